@@ -1,0 +1,160 @@
+// The sans-I/O engine. The host drives it with three inputs -- start an operation, resume a host
+// call with its reply, cancel an operation -- and after each input collects the engine's output
+// as one JSON array of events:
+//
+//   {"call":C,"op":O,"kind":"kv","args":...}   perform host call C for operation O
+//   {"abort":C}                                 call C is no longer wanted (cancel its I/O)
+//   {"done":O,"value":...}                      operation O finished
+//   {"done":O,"error":{"code","message"[,"details"]}}
+//
+// Operations are C++20 coroutines; a host call suspends the calling coroutine until the host
+// resumes it, so any number of operations can be in flight on one engine. The engine never blocks,
+// never reads the clock or randomness and never calls out to the host: it only records requests.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "agent_tools/coro.hpp"
+#include "agent_tools/error.hpp"
+#include "agent_tools/json.hpp"
+
+namespace agent_tools {
+
+using OpId = std::uint32_t;    ///< chosen by the host when it starts an operation
+using CallId = std::uint32_t;  ///< chosen by the engine for each host call
+
+class Engine;
+class OpContext;
+
+namespace detail {
+// Where the engine writes a host call's reply before resuming the waiting coroutine.
+struct CallSlot {
+  bool ok = false;
+  json value;
+};
+}  // namespace detail
+
+/// Awaiting this emits one host call and suspends until the host answers. `Decode` turns the
+/// reply into T and throws HOST_BAD_REPLY when the host sent the wrong shape.
+template <class T>
+class HostCall {
+ public:
+  using Decode = T (*)(json&&);
+  HostCall(OpContext& ctx, HostCallKind kind, json args, Decode decode)
+      : ctx_(ctx), kind_(kind), args_(std::move(args)), decode_(decode) {}
+
+  bool await_ready();
+  void await_suspend(coro::coroutine_handle<> waiter);
+  T await_resume() {
+    if (!slot_.ok) throw Error::from_json(slot_.value, ErrorCode::host_error);
+    return decode_(std::move(slot_.value));
+  }
+
+ private:
+  OpContext& ctx_;
+  HostCallKind kind_;
+  json args_;
+  Decode decode_;
+  detail::CallSlot slot_;
+};
+
+/// What an operation sees of the world. Each method is one host call.
+class OpContext {
+ public:
+  OpContext(Engine& engine, OpId id) noexcept : engine_(engine), id_(id) {}
+
+  /// A Redis command, e.g. {"SET", key, value, "NX", "PX", "900000"}. The reply is JSON: null,
+  /// integer, string, array, or {"error": text} for a Redis error reply.
+  HostCall<json> kv(std::vector<std::string> args);
+  /// {method, url, headers, body, timeoutMs} -> {status, headers, body}.
+  HostCall<json> http(json request);
+  HostCall<std::nullptr_t> sleep(std::uint32_t ms);
+  /// Milliseconds since the Unix epoch, from the host's clock.
+  HostCall<double> now();
+  /// `count` bytes from the host's CSPRNG, as lowercase hex.
+  HostCall<std::string> random_hex(std::uint32_t count);
+
+  OpId id() const noexcept { return id_; }
+  bool cancelled() const noexcept;
+
+ private:
+  template <class T>
+  friend class HostCall;
+  Engine& engine_;
+  OpId id_;
+};
+
+struct EngineStats {
+  std::size_t live_operations = 0;
+  std::size_t pending_calls = 0;
+  std::uint64_t started = 0;
+  std::uint64_t finished = 0;
+  std::uint64_t stale_replies = 0;  ///< replies for calls already aborted or unknown
+};
+
+class Engine {
+ public:
+  Engine();
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Starts operation `name` with a JSON input. `op` must not be in flight already.
+  void start(OpId op, std::string_view name, std::string_view input_json);
+  /// Delivers the reply to host call `call`: a JSON value when ok, else {"code","message"}.
+  void resume(CallId call, bool ok, std::string_view reply_json);
+  /// Aborts every pending host call of `op` with CANCELLED; the operation then finishes with
+  /// CANCELLED unless its code handles the error. Unknown or finished ops are ignored.
+  void cancel(OpId op);
+
+  /// The events produced since the last call, as a JSON array; clears the buffer.
+  std::string take_events();
+  EngineStats stats() const noexcept;
+
+ private:
+  struct Operation;
+  struct PendingCall {
+    Operation* op;
+    coro::coroutine_handle<> waiter;
+    detail::CallSlot* slot;
+  };
+  template <class T>
+  friend class HostCall;
+  friend class OpContext;
+
+  CallId emit_call(OpId op, HostCallKind kind, const json& args, coro::coroutine_handle<> waiter,
+                   detail::CallSlot* slot);
+  void deliver(CallId call, bool ok, json value);
+  void run(OpId op, coro::coroutine_handle<> step);
+  void finish(OpId op, json event);
+  void emit(const json& event);
+  bool is_cancelled(OpId op) const noexcept;
+
+  std::unordered_map<OpId, std::unique_ptr<Operation>> operations_;
+  std::unordered_map<CallId, PendingCall> calls_;
+  CallId next_call_ = 1;
+  std::string events_;
+  EngineStats counters_;
+};
+
+template <class T>
+bool HostCall<T>::await_ready() {
+  if (!ctx_.cancelled()) return false;
+  // A cancelled operation gets no new I/O: the call fails at once.
+  slot_.ok = false;
+  slot_.value = Error(ErrorCode::cancelled, "operation cancelled").to_json();
+  return true;
+}
+
+template <class T>
+void HostCall<T>::await_suspend(coro::coroutine_handle<> waiter) {
+  ctx_.engine_.emit_call(ctx_.id_, kind_, args_, waiter, &slot_);
+}
+
+}  // namespace agent_tools

@@ -1,0 +1,25 @@
+// JSON at the boundary: every document crossing into the core is parsed here, with the size and
+// depth limits checked first, so hostile input becomes a typed Error instead of deep recursion,
+// an allocation failure or an exception from inside nlohmann.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+#include "agent_tools/error.hpp"
+
+namespace agent_tools {
+
+using json = nlohmann::json;
+
+/// Parses `text` or throws Error(`on_malformed`) naming `what`. Documents larger than
+/// MAX_MESSAGE_BYTES or nested deeper than MAX_JSON_DEPTH throw INPUT_TOO_LARGE; invalid JSON and
+/// invalid UTF-8 inside strings throw `on_malformed`.
+json parse_json(std::string_view text, ErrorCode on_malformed, std::string_view what);
+
+/// Serialises without ever throwing: invalid UTF-8 in strings is replaced with U+FFFD.
+std::string dump_json(const json& value);
+
+}  // namespace agent_tools

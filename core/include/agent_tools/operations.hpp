@@ -1,0 +1,24 @@
+// The table of operations the host can start by name. Each is a coroutine taking its context and
+// its parsed JSON input and returning a JSON result (or throwing Error).
+#pragma once
+
+#include <string_view>
+
+#include "agent_tools/coro.hpp"
+#include "agent_tools/engine.hpp"
+#include "agent_tools/json.hpp"
+
+namespace agent_tools {
+
+using OperationFn = Task<json> (*)(OpContext&, json input);
+
+/// nullptr when no operation has this name.
+OperationFn find_operation(std::string_view name) noexcept;
+
+namespace diag {
+/// Performs the host calls listed in input.calls one after another and returns their replies:
+/// {"tag": input.tag, "results": [...]}. Exercises the bridge in tests, benchmarks and the demo.
+Task<json> echo(OpContext& ctx, json input);
+}  // namespace diag
+
+}  // namespace agent_tools

@@ -1,0 +1,25 @@
+#include "agent_tools/operations.hpp"
+
+#include <array>
+#include <utility>
+
+namespace agent_tools {
+
+namespace {
+
+// A constant table (no static constructors: workerd forbids time and randomness at start-up and
+// nothing here needs them).
+constexpr std::array<std::pair<std::string_view, OperationFn>, 1> kOperations{{
+    {"diag.echo", &diag::echo},
+}};
+
+}  // namespace
+
+OperationFn find_operation(std::string_view name) noexcept {
+  for (const auto& [entry_name, fn] : kOperations) {
+    if (entry_name == name) return fn;
+  }
+  return nullptr;
+}
+
+}  // namespace agent_tools

@@ -1,0 +1,53 @@
+#include <doctest/doctest.h>
+
+#include "agent_tools/json.hpp"
+
+using agent_tools::ErrorCode;
+using agent_tools::parse_json;
+
+namespace {
+ErrorCode code_of(std::string_view text) {
+  try {
+    parse_json(text, ErrorCode::invalid_argument, "doc");
+  } catch (const agent_tools::Error& e) {
+    return e.code();
+  }
+  FAIL("no error for " << text);
+  return ErrorCode::internal;
+}
+}  // namespace
+
+TEST_CASE("parse_json accepts documents up to the depth limit and counts brackets in strings as text") {
+  std::string deep = std::string(agent_tools::MAX_JSON_DEPTH, '[') + std::string(agent_tools::MAX_JSON_DEPTH, ']');
+  CHECK(parse_json(deep, ErrorCode::invalid_argument, "doc").is_array());
+  CHECK(parse_json("\"[[[[[[\\\"[[[[\"", ErrorCode::invalid_argument, "doc").is_string());
+  CHECK(code_of("[" + deep + "]") == ErrorCode::input_too_large);
+}
+
+TEST_CASE("parse_json rejects malformed text with the caller's code") {
+  CHECK(code_of("") == ErrorCode::invalid_argument);
+  CHECK(code_of("{\"a\":}") == ErrorCode::invalid_argument);
+  CHECK(code_of("\"\\ud800\"") == ErrorCode::invalid_argument);  // lone surrogate escape
+  CHECK(code_of("\"\xc3\x28\"") == ErrorCode::invalid_argument);  // invalid UTF-8
+  try {
+    parse_json("nope", ErrorCode::host_bad_reply, "kv reply");
+    FAIL("no error");
+  } catch (const agent_tools::Error& e) {
+    CHECK(e.code() == ErrorCode::host_bad_reply);
+    CHECK(e.message() == "kv reply is not valid JSON (or not valid UTF-8)");
+  }
+}
+
+TEST_CASE("dump_json never throws on invalid UTF-8") {
+  agent_tools::json value = std::string("ok\xff");
+  CHECK(agent_tools::dump_json(value) == "\"ok\xef\xbf\xbd\"");
+}
+
+TEST_CASE("Error round-trips through its JSON form") {
+  agent_tools::Error e(ErrorCode::timeout, "late", {{"ms", 5}});
+  auto back = agent_tools::Error::from_json(e.to_json(), ErrorCode::host_error);
+  CHECK(back.code() == ErrorCode::timeout);
+  CHECK(back.message() == "late");
+  CHECK(back.details() == agent_tools::json({{"ms", 5}}));
+  CHECK(agent_tools::Error::from_json(42, ErrorCode::host_error).code() == ErrorCode::host_bad_reply);
+}
