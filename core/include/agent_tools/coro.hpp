@@ -11,14 +11,12 @@
 #include <coroutine>
 namespace agent_tools::coro {
 using std::coroutine_handle;
-using std::noop_coroutine;
 using std::suspend_always;
 }  // namespace agent_tools::coro
 #else
 #include <experimental/coroutine>
 namespace agent_tools::coro {
 using std::experimental::coroutine_handle;
-using std::experimental::noop_coroutine;
 using std::experimental::suspend_always;
 }  // namespace agent_tools::coro
 #endif
@@ -35,14 +33,19 @@ struct PromiseBase {
 
   coro::suspend_always initial_suspend() noexcept { return {}; }
 
-  // Symmetric transfer back to the awaiting coroutine; a root task (no continuation) stays
-  // suspended at its final point so the engine can collect the result and destroy it.
+  // True while the awaiting coroutine is still inside Task::await_suspend, i.e. the task is
+  // running synchronously on its parent's stack; the parent then continues by itself.
+  bool running_inline = false;
+
+  // No symmetric transfer: clang lowers it to wasm tail calls, which Emscripten 3.1.6 targets
+  // cannot assume. A task that finishes after a suspension resumes its parent with a plain call,
+  // so the stack grows only by the depth of Task nesting, never by loop iterations.
   struct FinalAwaiter {
     bool await_ready() noexcept { return false; }
     template <class Promise>
-    coro::coroutine_handle<> await_suspend(coro::coroutine_handle<Promise> self) noexcept {
-      if (auto next = self.promise().continuation) return next;
-      return coro::noop_coroutine();
+    void await_suspend(coro::coroutine_handle<Promise> self) noexcept {
+      auto& promise = self.promise();
+      if (!promise.running_inline && promise.continuation) promise.continuation.resume();
     }
     void await_resume() noexcept {}
   };
@@ -98,9 +101,15 @@ class [[nodiscard]] Task {
   ~Task() { reset(); }
 
   bool await_ready() const noexcept { return false; }
-  coro::coroutine_handle<> await_suspend(coro::coroutine_handle<> awaiting) noexcept {
-    handle_.promise().continuation = awaiting;
-    return handle_;
+  // Runs the child at once; returns false (continue the parent without suspending) when it
+  // finished synchronously, true when it suspended on a host call and will resume the parent.
+  bool await_suspend(coro::coroutine_handle<> awaiting) noexcept {
+    auto& promise = handle_.promise();
+    promise.continuation = awaiting;
+    promise.running_inline = true;
+    handle_.resume();
+    promise.running_inline = false;
+    return !handle_.done();
   }
   T await_resume() { return handle_.promise().take(); }
 
