@@ -92,7 +92,7 @@ ${Object.entries(values).map(([n, [v, d]]) => `/** ${d} */\nexport declare const
 const outputs = {
   'core/include/agent_tools/generated/constants.hpp': cpp(),
   'js/src/generated/constants.js': js(),
-  'js/src/generated/constants.d.ts': dts(),
+  'js/types/constants.d.ts': dts(),
 };
 
 const check = process.argv.includes('--check');

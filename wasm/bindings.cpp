@@ -1,11 +1,21 @@
 // The embind surface: one class, Engine, whose methods each feed one input to the core and return
-// the events it produced as a JSON string. Strings are copied in and out, so JS never holds a
-// view into wasm memory that could go stale when memory grows. No method calls back into JS.
+// the events it produced as a JSON string. No method calls back into JS, so nothing can re-enter.
+//
+// Memory ownership across the boundary:
+// - Documents going in (operation inputs, host replies) are copied by the JS driver into a buffer
+//   it allocates with _malloc, after checking the allocation succeeded (embind's own string
+//   marshalling would write through a null pointer if malloc failed). The method takes ownership
+//   and frees the buffer before returning, whatever happens.
+// - Events coming out are returned as std::string, which embind copies into a JS string.
+// JS therefore never keeps a view into wasm memory, which memory growth would detach.
 #include <emscripten/bind.h>
 
 #include <malloc.h>
 
+#include <cstdlib>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "agent_tools/engine.hpp"
 
@@ -17,13 +27,27 @@ using agent_tools::Engine;
 // recording events): the driver turns a fault into a rejected promise for every live operation.
 std::string fault(const char* what) { return std::string("[{\"fault\":\"") + what + "\"}]"; }
 
+// A (pointer, length) buffer allocated by the driver with _malloc; freed when this goes.
+struct OwnedBuffer {
+  OwnedBuffer(std::uintptr_t address, std::size_t size)
+      : data(reinterpret_cast<char*>(address)), length(size) {}
+  ~OwnedBuffer() { std::free(data); }
+  OwnedBuffer(const OwnedBuffer&) = delete;
+  OwnedBuffer& operator=(const OwnedBuffer&) = delete;
+  std::string_view view() const noexcept { return {data, length}; }
+  char* data;
+  std::size_t length;
+};
+
 class WasmEngine {
  public:
-  std::string start(std::uint32_t op, const std::string& name, const std::string& input) {
-    return guarded([&] { engine_.start(op, name, input); });
+  std::string start(std::uint32_t op, const std::string& name, std::uintptr_t input, std::size_t length) {
+    OwnedBuffer buffer(input, length);
+    return guarded([&] { engine_.start(op, name, buffer.view()); });
   }
-  std::string resume(std::uint32_t call, bool ok, const std::string& reply) {
-    return guarded([&] { engine_.resume(call, ok, reply); });
+  std::string resume(std::uint32_t call, bool ok, std::uintptr_t reply, std::size_t length) {
+    OwnedBuffer buffer(reply, length);
+    return guarded([&] { engine_.resume(call, ok, buffer.view()); });
   }
   std::string cancel(std::uint32_t op) {
     return guarded([&] { engine_.cancel(op); });

@@ -1,0 +1,2 @@
+// @growthub/agent-tools/coordination: locked task execution and orchestration.
+export {};

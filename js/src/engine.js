@@ -1,0 +1,274 @@
+// The driver: the only loop in the package. It feeds inputs to the C++ engine (start, resume,
+// cancel), reads back the events each input produced, performs the host calls those events ask
+// for through the operation's host functions, and settles each operation's promise when the core
+// reports it done. It decides nothing itself; every rule lives in the core.
+import createAgentToolsWasm from '../dist/agent_tools.mjs';
+import { loadWasmModule } from '#wasm-module';
+import { AgentToolsError, describeHostFailure, errorFromCore } from './errors.js';
+import { ErrorCode, MAX_MESSAGE_BYTES } from './generated/constants.js';
+import { platformHost } from './host.js';
+
+const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
+const encoder = new TextEncoder();
+
+// --- loading: lazily, once per realm ---------------------------------------------------------
+
+let wasmInstance = null;
+
+/**
+ * Instantiates the wasm module on first use and returns the Emscripten module object. Nothing
+ * runs at import time. A failed load is not cached, so a later call can retry.
+ */
+export function loadWasm(options = {}) {
+  wasmInstance ??= instantiate(options).catch((error) => {
+    wasmInstance = null;
+    throw new AgentToolsError(ErrorCode.INTERNAL, `could not load the wasm core: ${error?.message ?? error}`, { cause: error });
+  });
+  return wasmInstance;
+}
+
+async function instantiate({ wasmModule }) {
+  const module = wasmModule ? await wasmModule : await loadWasmModule();
+  return new Promise((resolve, reject) => {
+    createAgentToolsWasm({
+      // Where the glue would look for the .wasm: never used, since we instantiate it ourselves,
+      // but passing it keeps the glue from resolving URLs against a missing import.meta.url.
+      locateFile: (path) => path,
+      // Instantiate the already compiled module: workerd and Vercel Edge forbid compiling from
+      // bytes at request time, and the async form avoids the main-thread size limit in browsers.
+      instantiateWasm(imports, receive) {
+        WebAssembly.instantiate(module, imports).then((instance) => receive(instance, module), reject);
+        return {};
+      },
+    }).then(resolve, reject);
+  });
+}
+
+// --- the engine --------------------------------------------------------------------------------
+
+const finalizer = typeof FinalizationRegistry === 'function'
+  ? new FinalizationRegistry((handle) => handle.delete())
+  : null;
+
+/**
+ * One C++ engine and the operations in flight on it. Any number of operations may run at once.
+ * Call `dispose()` (or use `using`) when done with an engine you created; the default engine
+ * lives as long as the realm. FinalizationRegistry, where present, only backs that up.
+ */
+export class AgentEngine {
+  #wasm;
+  #handle;
+  #ops = new Map(); // op id -> { resolve, reject, host, signal, onAbort }
+  #inflight = new Map(); // call id -> AbortController of the host call
+  #syncReplies = []; // host replies that arrived synchronously, resumed by #drive's loop
+  #nextOp = 1;
+  #inCore = false;
+  #disposed = false;
+
+  constructor(wasm) {
+    this.#wasm = wasm;
+    this.#handle = new wasm.Engine();
+    finalizer?.register(this, this.#handle, this);
+  }
+
+  /** Creates an engine on the shared wasm instance. */
+  static async create(options = {}) {
+    return new AgentEngine(await loadWasm(options));
+  }
+
+  /**
+   * Runs core operation `name` with a JSON-serialisable input. `host` supplies the KV and HTTP
+   * functions (and may override the clock, randomness and timers); `signal` cancels.
+   * Resolves with the operation's value or rejects with an AgentToolsError.
+   */
+  run(name, input, { host = {}, signal } = {}) {
+    return new Promise((resolve, reject) => {
+      if (this.#disposed) throw new AgentToolsError(ErrorCode.DISPOSED, 'the engine has been disposed');
+      if (signal?.aborted) throw new AgentToolsError(ErrorCode.CANCELLED, 'operation cancelled before it started');
+      const buffer = this.#copyIn(encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT));
+      const id = this.#allocateOpId();
+      const op = { resolve, reject, host: { ...platformHost, ...host }, signal, onAbort: null };
+      if (signal) {
+        // Deferred: an abort fired from inside a host function must not re-enter the driver.
+        op.onAbort = () => queueMicrotask(() => this.#cancel(id));
+        signal.addEventListener('abort', op.onAbort, { once: true });
+      }
+      this.#ops.set(id, op);
+      this.#drive(() => this.#handle.start(id, String(name), buffer.ptr, buffer.length));
+    });
+  }
+
+  /** Counters from the core and the wasm allocator's bytes in use. */
+  stats() {
+    if (this.#disposed) return { liveOperations: 0, pendingCalls: 0, disposed: true };
+    return { ...JSON.parse(this.#handle.stats()), inflightHostCalls: this.#inflight.size, disposed: false };
+  }
+
+  /** Rejects every pending operation with DISPOSED, aborts its host calls, frees the engine. */
+  dispose() {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    finalizer?.unregister(this);
+    for (const controller of this.#inflight.values()) controller.abort();
+    this.#inflight.clear();
+    const error = new AgentToolsError(ErrorCode.DISPOSED, 'the engine was disposed while the operation was pending');
+    for (const id of [...this.#ops.keys()]) this.#settle(id, error);
+    this.#handle.delete();
+  }
+
+  [disposeSymbol]() {
+    this.dispose();
+  }
+
+  get disposed() {
+    return this.#disposed;
+  }
+
+  // One input to the core, then everything it leads to: events are handled in order, and host
+  // replies that arrive synchronously are fed back in the same loop rather than by recursion.
+  #drive(input) {
+    let events = this.#enter(input);
+    for (;;) {
+      for (const event of JSON.parse(events)) this.#handleEvent(event);
+      const next = this.#syncReplies.shift();
+      if (!next || this.#disposed) return;
+      events = this.#enter(() => this.#handle.resume(next.call, next.ok, next.buffer.ptr, next.buffer.length));
+    }
+  }
+
+  #enter(input) {
+    if (this.#inCore) throw new AgentToolsError(ErrorCode.INTERNAL, 're-entrant call into the core');
+    this.#inCore = true;
+    try {
+      return input();
+    } finally {
+      this.#inCore = false;
+    }
+  }
+
+  #handleEvent(event) {
+    if (event.call !== undefined) this.#perform(event);
+    else if (event.abort !== undefined) {
+      this.#inflight.get(event.abort)?.abort();
+      this.#inflight.delete(event.abort);
+    } else if (event.done !== undefined) {
+      this.#settle(event.done, event.error ? errorFromCore(event.error) : null, event.value);
+    } else if (event.fault !== undefined) {
+      // The core could not record its own events (out of memory): nothing it says can be
+      // trusted any more, so fail everything pending and retire this engine.
+      this.dispose();
+    }
+  }
+
+  #perform({ call, op: opId, kind, args }) {
+    const op = this.#ops.get(opId);
+    const controller = new AbortController();
+    this.#inflight.set(call, controller);
+    let result;
+    try {
+      result = op.host[kind](args, controller.signal);
+    } catch (failure) {
+      this.#reply(call, false, failure, true);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+      Promise.resolve(result).then(
+        (value) => this.#reply(call, true, value, false),
+        (failure) => this.#reply(call, false, failure, false),
+      );
+    } else {
+      this.#reply(call, true, result, true);
+    }
+  }
+
+  #reply(call, ok, value, synchronous) {
+    if (this.#disposed || !this.#inflight.delete(call)) return; // aborted meanwhile
+    let buffer;
+    try {
+      const text = ok ? encodeJson(value, 'host reply', ErrorCode.HOST_BAD_REPLY) : JSON.stringify(describeHostFailure(value));
+      buffer = this.#copyIn(text);
+    } catch (failure) {
+      ok = false;
+      try {
+        buffer = this.#copyIn(JSON.stringify(describeHostFailure(failure)));
+      } catch {
+        buffer = { ptr: 0, length: 0 }; // no memory even for the error: the core reads "" as a bad reply
+      }
+    }
+    if (synchronous) this.#syncReplies.push({ call, ok, buffer });
+    else this.#drive(() => this.#handle.resume(call, ok, buffer.ptr, buffer.length));
+  }
+
+  #cancel(id) {
+    if (!this.#disposed && this.#ops.has(id)) this.#drive(() => this.#handle.cancel(id));
+  }
+
+  #settle(id, error, value) {
+    const op = this.#ops.get(id);
+    if (!op) return;
+    this.#ops.delete(id);
+    if (op.onAbort) op.signal.removeEventListener('abort', op.onAbort);
+    if (error) op.reject(error);
+    else op.resolve(value);
+  }
+
+  #allocateOpId() {
+    do {
+      this.#nextOp = this.#nextOp >= 0xffffffff ? 1 : this.#nextOp + 1;
+    } while (this.#ops.has(this.#nextOp));
+    return this.#nextOp;
+  }
+
+  // Copies a string into a buffer owned by the core (it frees it). Checks the size first and
+  // that _malloc succeeded, so a huge document is a typed error and never a write through null.
+  #copyIn(text) {
+    let bytes = null;
+    let capacity = text.length * 3; // UTF-8 never needs more than 3 bytes per UTF-16 unit
+    if (text.length > MAX_MESSAGE_BYTES) throw tooLarge(text.length);
+    if (capacity > 65536) {
+      bytes = encoder.encode(text);
+      capacity = bytes.length;
+      if (capacity > MAX_MESSAGE_BYTES) throw tooLarge(capacity);
+    }
+    const ptr = this.#wasm._malloc(Math.max(capacity, 1));
+    if (!ptr) throw new AgentToolsError(ErrorCode.INPUT_TOO_LARGE, 'out of wasm memory for a document of ' + capacity + ' bytes');
+    const heap = this.#wasm.HEAPU8; // read after malloc: growth replaces the view
+    if (bytes) {
+      heap.set(bytes, ptr);
+      return { ptr, length: bytes.length };
+    }
+    return { ptr, length: encoder.encodeInto(text, heap.subarray(ptr, ptr + capacity)).written };
+  }
+}
+
+function tooLarge(size) {
+  return new AgentToolsError(ErrorCode.INPUT_TOO_LARGE, `document of ${size} bytes exceeds MAX_MESSAGE_BYTES (${MAX_MESSAGE_BYTES})`);
+}
+
+function encodeJson(value, what, code) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new AgentToolsError(code, `${what} is not JSON-serialisable: ${error.message}`);
+  }
+  if (text === undefined) throw new AgentToolsError(code, `${what} is not JSON-serialisable (${typeof value})`);
+  return text;
+}
+
+// --- the shared default engine -----------------------------------------------------------------
+
+let defaultEngine = null;
+
+/** The engine every API object uses unless given another: created on first use, one per realm. */
+export function getDefaultEngine() {
+  defaultEngine ??= AgentEngine.create().catch((error) => {
+    defaultEngine = null;
+    throw error;
+  });
+  return defaultEngine.then((engine) => {
+    if (!engine.disposed) return engine;
+    defaultEngine = null; // retired after a fault, or disposed by its user: start a new one
+    return getDefaultEngine();
+  });
+}

@@ -1,0 +1,1 @@
+export { DEFAULT_LOCK_TTL_SECONDS } from './constants.js';
