@@ -1,0 +1,100 @@
+// Runs @growthub/agent-tools inside Cloudflare's workerd (through Miniflare) the way a Wrangler
+// deployment would: the worker is bundled with the `workerd` export condition, the .wasm import is
+// left for the CompiledWasm rule, and the engine is created lazily inside a request handler.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { Miniflare } from 'miniflare';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fixtures = path.join(here, 'workerd');
+const wasmPath = fileURLToPath(new URL('../../js/dist/agent_tools.wasm', import.meta.url));
+// Miniflare names modules by their path relative to modulesRoot; nothing is written there.
+const modulesRoot = path.join(fixtures, 'virtual');
+const WASM_NAME = 'agent_tools.wasm';
+
+// Wrangler's esbuild settings; .wasm imports stay imports, renamed to the module we hand Miniflare.
+async function bundleWorker() {
+  const result = await build({
+    entryPoints: [path.join(fixtures, 'worker.js')],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    conditions: ['workerd', 'worker', 'browser'],
+    logLevel: 'silent',
+    plugins: [{
+      name: 'compiled-wasm',
+      setup(b) {
+        b.onResolve({ filter: /\.wasm$/ }, () => ({ path: `./${WASM_NAME}`, external: true }));
+      },
+    }],
+  });
+  return result.outputFiles[0].text;
+}
+
+let mf;
+let baseUrl;
+
+before(async () => {
+  const [code, wasm] = await Promise.all([bundleWorker(), readFile(wasmPath)]);
+  // If the import had been inlined or dropped, workerd would have to compile wasm from bytes,
+  // which it forbids during a request.
+  assert.match(code, /from\s*"\.\/agent_tools\.wasm"/, 'the bundle must import the wasm module');
+  mf = new Miniflare({
+    host: '127.0.0.1',
+    port: 0,
+    compatibilityDate: '2025-09-01',
+    modulesRoot,
+    modules: [
+      { type: 'ESModule', path: path.join(modulesRoot, 'worker.mjs'), contents: code },
+      { type: 'CompiledWasm', path: path.join(modulesRoot, WASM_NAME), contents: wasm },
+    ],
+  });
+  // Startup evaluates the worker's global scope: workerd throws there on timers, randomness or I/O.
+  baseUrl = await mf.ready;
+});
+
+after(async () => {
+  await mf?.dispose();
+});
+
+// One real HTTP round trip, timed from this side: workerd's clocks stand still while code runs.
+async function call(route) {
+  const started = performance.now();
+  const response = await fetch(new URL(route, baseUrl));
+  const body = await response.json();
+  const clientMs = performance.now() - started;
+  assert.equal(response.status, 200, `${route} failed in the worker: ${body.error ?? JSON.stringify(body)}`);
+  return { body, clientMs };
+}
+
+const ms = (n) => `${n.toFixed(1)} ms`;
+
+test('workerd: lazy engine, then the 1000-operation bridge burst, cold and warm', async (t) => {
+  const engine = await call('/engine');
+  // Importing the package did no work: the first instantiation happens inside this request.
+  assert.equal(engine.body.instantiationsBefore, 0, 'wasm was instantiated at global scope');
+  assert.equal(engine.body.instantiationsAfter, 1);
+  assert.equal(engine.body.stats.liveOperations, 0);
+
+  const bursts = [];
+  for (const [label, seed] of [['cold', 1], ['warm', 2]]) {
+    const { body, clientMs } = await call(`/burst?count=1000&seed=${seed}`);
+    assert.equal(body.count, 1000);
+    assert.deepEqual(body.mismatches.slice(0, 5), [], `${label} burst: replies went to the wrong operation`);
+    assert.equal(body.mismatches.length, 0);
+    assert.equal(body.failedAsExpected, 100);
+    assert.equal(body.stats.liveOperations, 0, `${label} burst left operations alive`);
+    bursts.push(`${label} ${ms(body.ms)} (client ${ms(clientMs)})`);
+  }
+
+  t.diagnostic(
+    `workerd: first engine ${ms(engine.body.ms)} (client ${ms(engine.clientMs)}), ` +
+    `1000 ops ${bursts.join(', ')}`,
+  );
+});
