@@ -60,7 +60,8 @@ export class AgentEngine {
   #handle;
   #ops = new Map(); // op id -> { resolve, reject, host, signal, onAbort }
   #inflight = new Map(); // call id -> AbortController of the host call
-  #syncReplies = []; // host replies that arrived synchronously, resumed by #drive's loop
+  #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order
+  #driving = false;
   #nextOp = 1;
   #inCore = false;
   #disposed = false;
@@ -89,12 +90,11 @@ export class AgentEngine {
       const id = this.#allocateOpId();
       const op = { resolve, reject, host: { ...platformHost, ...host }, signal, onAbort: null };
       if (signal) {
-        // Deferred: an abort fired from inside a host function must not re-enter the driver.
-        op.onAbort = () => queueMicrotask(() => this.#cancel(id));
+        op.onAbort = () => this.#cancel(id);
         signal.addEventListener('abort', op.onAbort, { once: true });
       }
       this.#ops.set(id, op);
-      this.#drive(() => this.#handle.start(id, String(name), buffer.ptr, buffer.length));
+      this.#drive(['start', id, String(name), buffer]);
     });
   }
 
@@ -124,23 +124,33 @@ export class AgentEngine {
     return this.#disposed;
   }
 
-  // One input to the core, then everything it leads to: events are handled in order, and host
-  // replies that arrive synchronously are fed back in the same loop rather than by recursion.
+  // One input to the core, then everything it leads to. Inputs that arise while this loop runs
+  // (a host function answering synchronously, or aborting a signal) are queued and fed in order
+  // by the same loop, so the driver never recurses and never calls into the core re-entrantly.
+  // An input is [method, ...args]; a buffer argument is owned by the core once fed.
   #drive(input) {
-    let events = this.#enter(input);
-    for (;;) {
-      for (const event of JSON.parse(events)) this.#handleEvent(event);
-      const next = this.#syncReplies.shift();
-      if (!next || this.#disposed) return;
-      events = this.#enter(() => this.#handle.resume(next.call, next.ok, next.buffer.ptr, next.buffer.length));
+    this.#queue.push(input);
+    if (this.#driving) return;
+    this.#driving = true;
+    try {
+      while (this.#queue.length && !this.#disposed) {
+        const events = this.#feed(this.#queue.shift());
+        for (const event of JSON.parse(events)) this.#handleEvent(event);
+      }
+    } finally {
+      this.#driving = false;
+      // Left over only after dispose: give back the buffers the core will never take.
+      for (const [, , , buffer] of this.#queue.splice(0)) if (buffer?.ptr) this.#wasm._free(buffer.ptr);
     }
   }
 
-  #enter(input) {
+  #feed([method, id, arg, buffer]) {
     if (this.#inCore) throw new AgentToolsError(ErrorCode.INTERNAL, 're-entrant call into the core');
     this.#inCore = true;
     try {
-      return input();
+      if (method === 'start') return this.#handle.start(id, arg, buffer.ptr, buffer.length);
+      if (method === 'resume') return this.#handle.resume(id, arg, buffer.ptr, buffer.length);
+      return this.#handle.cancel(id);
     } finally {
       this.#inCore = false;
     }
@@ -168,20 +178,20 @@ export class AgentEngine {
     try {
       result = op.host[kind](args, controller.signal);
     } catch (failure) {
-      this.#reply(call, false, failure, true);
+      this.#reply(call, false, failure);
       return;
     }
     if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
       Promise.resolve(result).then(
-        (value) => this.#reply(call, true, value, false),
-        (failure) => this.#reply(call, false, failure, false),
+        (value) => this.#reply(call, true, value),
+        (failure) => this.#reply(call, false, failure),
       );
     } else {
-      this.#reply(call, true, result, true);
+      this.#reply(call, true, result);
     }
   }
 
-  #reply(call, ok, value, synchronous) {
+  #reply(call, ok, value) {
     if (this.#disposed || !this.#inflight.delete(call)) return; // aborted meanwhile
     let buffer;
     try {
@@ -195,12 +205,11 @@ export class AgentEngine {
         buffer = { ptr: 0, length: 0 }; // no memory even for the error: the core reads "" as a bad reply
       }
     }
-    if (synchronous) this.#syncReplies.push({ call, ok, buffer });
-    else this.#drive(() => this.#handle.resume(call, ok, buffer.ptr, buffer.length));
+    this.#drive(['resume', call, ok, buffer]);
   }
 
   #cancel(id) {
-    if (!this.#disposed && this.#ops.has(id)) this.#drive(() => this.#handle.cancel(id));
+    if (!this.#disposed && this.#ops.has(id)) this.#drive(['cancel', id]);
   }
 
   #settle(id, error, value) {
