@@ -59,7 +59,7 @@ export class AgentEngine {
   #wasm;
   #handle;
   #ops = new Map(); // op id -> { resolve, reject, host, signal, onAbort }
-  #inflight = new Map(); // call id -> AbortController of the host call
+  #inflight = new Map(); // call id -> the operation whose host call it is
   #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order
   #driving = false;
   #nextOp = 1;
@@ -88,7 +88,7 @@ export class AgentEngine {
       if (signal?.aborted) throw new AgentToolsError(ErrorCode.CANCELLED, 'operation cancelled before it started');
       const buffer = this.#copyIn(encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT));
       const id = this.#allocateOpId();
-      const op = { resolve, reject, host: { ...platformHost, ...host }, signal, onAbort: null };
+      const op = { resolve, reject, host: { ...platformHost, ...host }, signal, onAbort: null, controller: null };
       if (signal) {
         op.onAbort = () => this.#cancel(id);
         signal.addEventListener('abort', op.onAbort, { once: true });
@@ -109,7 +109,7 @@ export class AgentEngine {
     if (this.#disposed) return;
     this.#disposed = true;
     finalizer?.unregister(this);
-    for (const controller of this.#inflight.values()) controller.abort();
+    for (const op of this.#ops.values()) op.controller?.abort();
     this.#inflight.clear();
     const error = new AgentToolsError(ErrorCode.DISPOSED, 'the engine was disposed while the operation was pending');
     for (const id of [...this.#ops.keys()]) this.#settle(id, error);
@@ -159,7 +159,9 @@ export class AgentEngine {
   #handleEvent(event) {
     if (event.call !== undefined) this.#perform(event);
     else if (event.abort !== undefined) {
-      this.#inflight.get(event.abort)?.abort();
+      // The core drops calls only when their operation is cancelled or over, so aborting the
+      // operation's one controller stops exactly the I/O nobody waits for any more.
+      this.#inflight.get(event.abort)?.controller?.abort();
       this.#inflight.delete(event.abort);
     } else if (event.done !== undefined) {
       this.#settle(event.done, event.error ? errorFromCore(event.error) : null, event.value);
@@ -172,11 +174,13 @@ export class AgentEngine {
 
   #perform({ call, op: opId, kind, args }) {
     const op = this.#ops.get(opId);
-    const controller = new AbortController();
-    this.#inflight.set(call, controller);
+    this.#inflight.set(call, op);
+    // One AbortController per operation, made on its first cancellable call (they are costly
+    // enough to matter at tens of thousands of calls); the clock and randomness never wait.
+    const signal = kind === 'now' || kind === 'random' ? neverAborted() : (op.controller ??= new AbortController()).signal;
     let result;
     try {
-      result = op.host[kind](args, controller.signal);
+      result = op.host[kind](args, signal);
     } catch (failure) {
       this.#reply(call, false, failure);
       return;
@@ -248,6 +252,12 @@ export class AgentEngine {
     }
     return { ptr, length: encoder.encodeInto(text, heap.subarray(ptr, ptr + capacity)).written };
   }
+}
+
+let quietSignal = null;
+function neverAborted() {
+  quietSignal ??= new AbortController().signal;
+  return quietSignal;
 }
 
 function tooLarge(size) {
