@@ -78,9 +78,22 @@ Engine::~Engine() {
   operations_.clear();
 }
 
-void Engine::emit(const json& event) {
+// Events are written straight into the output text: building a json object per event only to
+// serialise it again showed up as the largest cost of a host call.
+std::string& Engine::begin_event() {
   events_ += events_.empty() ? '[' : ',';
-  events_ += dump_json(event);
+  return events_;
+}
+
+void Engine::emit_abort(CallId call) {
+  begin_event() += "{\"abort\":" + std::to_string(call) + '}';
+}
+
+void Engine::emit_done(OpId op, const char* key, const json& payload) {
+  auto& out = begin_event();
+  out += "{\"done\":" + std::to_string(op) + ",\"" + key + "\":";
+  out += dump_json(payload);
+  out += '}';
 }
 
 std::string Engine::take_events() {
@@ -109,21 +122,27 @@ CallId Engine::emit_call(OpId op, HostCallKind kind, const json& args,
   Operation* owner = operations_.at(op).get();
   calls_.emplace(id, PendingCall{owner, waiter, slot});
   owner->pending.push_back(id);
-  json event = {{"call", id}, {"op", op}, {"kind", to_string(kind)}};
-  if (!args.is_null()) event["args"] = args;
-  emit(event);
+  auto& out = begin_event();
+  out += "{\"call\":" + std::to_string(id) + ",\"op\":" + std::to_string(op) + ",\"kind\":\"";
+  out += to_string(kind);
+  out += '"';
+  if (!args.is_null()) {
+    out += ",\"args\":";
+    out += dump_json(args);
+  }
+  out += '}';
   return id;
 }
 
-void Engine::finish(OpId op, json event) {
+void Engine::finish(OpId op, bool ok, const json& payload) {
   auto it = operations_.find(op);
   if (it == operations_.end()) return;
   // A finished operation leaves nothing in flight (possible once operations fan out).
   for (CallId call : it->second->pending) {
     calls_.erase(call);
-    emit(json{{"abort", call}});
+    emit_abort(call);
   }
-  emit(event);
+  emit_done(op, ok ? "value" : "error", payload);
   operations_.erase(it);
   ++counters_.finished;
 }
@@ -131,22 +150,24 @@ void Engine::finish(OpId op, json event) {
 // Runs one step of an operation (its first, or the continuation after a host call) and, when the
 // coroutine has finished, reports its outcome. Every exception is turned into a typed `done`.
 void Engine::run(OpId op, coro::coroutine_handle<> step) {
-  json done = {{"done", op}};
+  json error;
   try {
     step.resume();
     Operation& operation = *operations_.at(op);
     if (!operation.task.done()) return;
-    done["value"] = operation.task.result();
+    json value = operation.task.result();
+    finish(op, true, value);
+    return;
   } catch (const Error& e) {
-    done["error"] = e.to_json();
+    error = e.to_json();
   } catch (const std::bad_alloc&) {
-    done["error"] = Error(ErrorCode::input_too_large, "out of memory").to_json();
+    error = Error(ErrorCode::input_too_large, "out of memory").to_json();
   } catch (const std::exception& e) {
-    done["error"] = Error(ErrorCode::internal, std::string("internal error: ") + e.what()).to_json();
+    error = Error(ErrorCode::internal, std::string("internal error: ") + e.what()).to_json();
   } catch (...) {
-    done["error"] = Error(ErrorCode::internal, "internal error").to_json();
+    error = Error(ErrorCode::internal, "internal error").to_json();
   }
-  finish(op, std::move(done));
+  finish(op, false, error);
 }
 
 void Engine::start(OpId op, std::string_view name, std::string_view input_json) {
@@ -154,7 +175,7 @@ void Engine::start(OpId op, std::string_view name, std::string_view input_json) 
   if (operations_.count(op)) {
     // Host bug: ids must be unique among live operations. Report it on the id's stream without
     // disturbing the live operation.
-    emit(json{{"fault", "operation id " + std::to_string(op) + " is already in flight"}});
+    begin_event() += "{\"fault\":\"operation id " + std::to_string(op) + " is already in flight\"}";
     return;
   }
   OperationFn fn = find_operation(name);
@@ -164,10 +185,10 @@ void Engine::start(OpId op, std::string_view name, std::string_view input_json) 
     if (!fn) throw Error(ErrorCode::unknown_operation, "unknown operation: " + std::string(name));
     slot->task = fn(slot->context, parse_json(input_json, ErrorCode::invalid_argument, "input"));
   } catch (const Error& e) {
-    finish(op, json{{"done", op}, {"error", e.to_json()}});
+    finish(op, false, e.to_json());
     return;
   } catch (const std::bad_alloc&) {
-    finish(op, json{{"done", op}, {"error", Error(ErrorCode::input_too_large, "out of memory").to_json()}});
+    finish(op, false, Error(ErrorCode::input_too_large, "out of memory").to_json());
     return;
   }
   run(op, slot->task.handle());
@@ -213,7 +234,7 @@ void Engine::cancel(OpId op) {
     auto live = operations_.find(op);
     if (live == operations_.end() || live->second->pending.empty()) return;
     CallId call = live->second->pending.front();
-    emit(json{{"abort", call}});
+    emit_abort(call);
     deliver(call, false, cancelled);
   }
 }

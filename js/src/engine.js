@@ -63,6 +63,7 @@ export class AgentEngine {
   #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order
   #driving = false;
   #nextOp = 1;
+  #lifetime = null; // aborted on dispose: the signal host calls get when the caller gave none
   #inCore = false;
   #disposed = false;
 
@@ -88,7 +89,7 @@ export class AgentEngine {
       if (signal?.aborted) throw new AgentToolsError(ErrorCode.CANCELLED, 'operation cancelled before it started');
       const buffer = this.#copyIn(encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT));
       const id = this.#allocateOpId();
-      const op = { resolve, reject, host: { ...platformHost, ...host }, signal, onAbort: null, controller: null };
+      const op = { resolve, reject, host, signal, onAbort: null };
       if (signal) {
         op.onAbort = () => this.#cancel(id);
         signal.addEventListener('abort', op.onAbort, { once: true });
@@ -109,7 +110,7 @@ export class AgentEngine {
     if (this.#disposed) return;
     this.#disposed = true;
     finalizer?.unregister(this);
-    for (const op of this.#ops.values()) op.controller?.abort();
+    this.#lifetime?.abort();
     this.#inflight.clear();
     const error = new AgentToolsError(ErrorCode.DISPOSED, 'the engine was disposed while the operation was pending');
     for (const id of [...this.#ops.keys()]) this.#settle(id, error);
@@ -159,9 +160,8 @@ export class AgentEngine {
   #handleEvent(event) {
     if (event.call !== undefined) this.#perform(event);
     else if (event.abort !== undefined) {
-      // The core drops calls only when their operation is cancelled or over, so aborting the
-      // operation's one controller stops exactly the I/O nobody waits for any more.
-      this.#inflight.get(event.abort)?.controller?.abort();
+      // The core drops a call when its operation is cancelled (the caller's signal, which the
+      // host function already holds, has fired) or over; a late reply is then simply ignored.
       this.#inflight.delete(event.abort);
     } else if (event.done !== undefined) {
       this.#settle(event.done, event.error ? errorFromCore(event.error) : null, event.value);
@@ -175,12 +175,13 @@ export class AgentEngine {
   #perform({ call, op: opId, kind, args }) {
     const op = this.#ops.get(opId);
     this.#inflight.set(call, op);
-    // One AbortController per operation, made on its first cancellable call (they are costly
-    // enough to matter at tens of thousands of calls); the clock and randomness never wait.
-    const signal = kind === 'now' || kind === 'random' ? neverAborted() : (op.controller ??= new AbortController()).signal;
+    // Host functions get the caller's signal, or else one that fires on dispose. (No
+    // AbortController per call or operation: at tens of thousands of calls they cost more than
+    // the core does.)
+    const signal = op.signal ?? (this.#lifetime ??= new AbortController()).signal;
     let result;
     try {
-      result = op.host[kind](args, signal);
+      result = op.host[kind] ? op.host[kind](args, signal) : platformHost[kind](args, signal);
     } catch (failure) {
       this.#reply(call, false, failure);
       return;
@@ -252,12 +253,6 @@ export class AgentEngine {
     }
     return { ptr, length: encoder.encodeInto(text, heap.subarray(ptr, ptr + capacity)).written };
   }
-}
-
-let quietSignal = null;
-function neverAborted() {
-  quietSignal ??= new AbortController().signal;
-  return quietSignal;
 }
 
 function tooLarge(size) {

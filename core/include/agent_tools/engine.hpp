@@ -132,8 +132,10 @@ class Engine {
                    detail::CallSlot* slot);
   void deliver(CallId call, bool ok, json value);
   void run(OpId op, coro::coroutine_handle<> step);
-  void finish(OpId op, json event);
-  void emit(const json& event);
+  void finish(OpId op, bool ok, const json& payload);
+  std::string& begin_event();
+  void emit_abort(CallId call);
+  void emit_done(OpId op, const char* key, const json& payload);
   bool is_cancelled(OpId op) const noexcept;
 
   std::unordered_map<OpId, std::unique_ptr<Operation>> operations_;
