@@ -6,13 +6,22 @@
 // - dist/types-cjs/*.d.cts: the declaration files for `require` consumers.
 // Other runtimes import js/src directly.
 import { build } from 'esbuild';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', 'js');
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = join(repo, 'js');
 const out = join(pkg, 'dist/node');
 mkdirSync(out, { recursive: true });
+
+// The host-side adapters live in adapters/ and ship inside the package as dist/adapters/. They
+// import package internals as '#internal/...', which both package.json files map to js/src.
+const adaptersOut = join(pkg, 'dist/adapters');
+mkdirSync(adaptersOut, { recursive: true });
+for (const file of readdirSync(join(repo, 'adapters')).filter((f) => f.endsWith('.js'))) {
+  copyFileSync(join(repo, 'adapters', file), join(adaptersOut, file));
+}
 
 await build({
   entryPoints: [join(pkg, 'src/all.js')],

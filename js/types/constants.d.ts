@@ -25,6 +25,8 @@ export declare const ErrorCode: Readonly<{
   TASK_EXECUTION_FAILED: 'TASK_EXECUTION_FAILED';
   /** Data failed validation. */
   VALIDATION_FAILED: 'VALIDATION_FAILED';
+  /** A held lock expired or was taken over while its holder still worked under it. */
+  LOCK_LOST: 'LOCK_LOST';
 }>;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -39,3 +41,15 @@ export declare const MAX_JSON_DEPTH: 128;
 export declare const MAX_RANDOM_BYTES: 1024;
 /** Lock lifetime when the caller gives none: 15 minutes. */
 export declare const DEFAULT_LOCK_TTL_SECONDS: 900;
+
+/** The Redis scripts of the lock protocol (text and SHA1), for adapters that emulate them. */
+export declare const KV_SCRIPTS: Readonly<{
+  /** ARGV[1] value, ARGV[2] ttl ms. Sets the lock if free and mints the next fence: {1, fence}; else {0, holder value, holder pttl}. */
+  acquire: Readonly<{ sha1: string; lua: string }>;
+  /** ARGV[1] the holder's value, or its prefix when ARGV[2] is 'prefix'. Deletes the lock only for its holder: 1 released, 0 no lock, -1 held by someone else. */
+  release: Readonly<{ sha1: string; lua: string }>;
+  /** ARGV[1]/ARGV[2] as for release, ARGV[3] new ttl ms, ARGV[4] new value. Renews the lock only for its holder: 1 extended, 0 no lock, -1 held by someone else. */
+  extend: Readonly<{ sha1: string; lua: string }>;
+  /** {holder value or nil, pttl (-2 when free), last fence or nil}. */
+  inspect: Readonly<{ sha1: string; lua: string }>;
+}>;

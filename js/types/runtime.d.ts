@@ -1,7 +1,7 @@
 import type { HostCallKind } from './constants.js';
 
 export { AgentToolsError } from './errors.js';
-export { ErrorCode, HostCall, MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, MAX_RANDOM_BYTES } from './constants.js';
+export { ErrorCode, HostCall, KV_SCRIPTS, MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, MAX_RANDOM_BYTES } from './constants.js';
 export type { HostCallKind } from './constants.js';
 
 /** JSON as it crosses the boundary. */

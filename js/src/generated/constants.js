@@ -26,6 +26,8 @@ export const ErrorCode = Object.freeze({
   TASK_EXECUTION_FAILED: 'TASK_EXECUTION_FAILED',
   /** Data failed validation. */
   VALIDATION_FAILED: 'VALIDATION_FAILED',
+  /** A held lock expired or was taken over while its holder still worked under it. */
+  LOCK_LOST: 'LOCK_LOST',
 });
 
 /** Names of the host functions the core calls. */
@@ -39,3 +41,15 @@ export const MAX_JSON_DEPTH = 128;
 export const MAX_RANDOM_BYTES = 1024;
 /** Lock lifetime when the caller gives none: 15 minutes. */
 export const DEFAULT_LOCK_TTL_SECONDS = 900;
+
+/** The Redis scripts of the lock protocol (text and SHA1), for adapters that emulate them. */
+export const KV_SCRIPTS = Object.freeze({
+  /** ARGV[1] value, ARGV[2] ttl ms. Sets the lock if free and mints the next fence: {1, fence}; else {0, holder value, holder pttl}. */
+  acquire: Object.freeze({ sha1: 'eb6b28ac27461394ce5c113934a0fb3fd8795797', lua: "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then\n  return {1, redis.call('INCR', KEYS[2])}\nend\nreturn {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}" }),
+  /** ARGV[1] the holder's value, or its prefix when ARGV[2] is 'prefix'. Deletes the lock only for its holder: 1 released, 0 no lock, -1 held by someone else. */
+  release: Object.freeze({ sha1: '2378b0725b480f972121d759c5ff0286901fefae', lua: "local v = redis.call('GET', KEYS[1])\nif not v then return 0 end\nif v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1]) then\n  redis.call('DEL', KEYS[1])\n  return 1\nend\nreturn -1" }),
+  /** ARGV[1]/ARGV[2] as for release, ARGV[3] new ttl ms, ARGV[4] new value. Renews the lock only for its holder: 1 extended, 0 no lock, -1 held by someone else. */
+  extend: Object.freeze({ sha1: 'd1011ab03444b5843910c1f879e46d20837cef09', lua: "local v = redis.call('GET', KEYS[1])\nif not v then return 0 end\nif v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1]) then\n  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])\n  return 1\nend\nreturn -1" }),
+  /** {holder value or nil, pttl (-2 when free), last fence or nil}. */
+  inspect: Object.freeze({ sha1: '33b20ee042a2f96711a34f5ab19106fe54d7d15c', lua: "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2])}" }),
+});

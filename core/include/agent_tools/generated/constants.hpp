@@ -20,6 +20,7 @@ enum class ErrorCode : std::uint8_t {
   lock_acquisition_failed,  ///< The lock is held by someone else.
   task_execution_failed,  ///< An agent task failed.
   validation_failed,  ///< Data failed validation.
+  lock_lost,  ///< A held lock expired or was taken over while its holder still worked under it.
 };
 
 constexpr std::string_view to_string(ErrorCode code) noexcept {
@@ -36,6 +37,7 @@ constexpr std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::lock_acquisition_failed: return "LOCK_ACQUISITION_FAILED";
     case ErrorCode::task_execution_failed: return "TASK_EXECUTION_FAILED";
     case ErrorCode::validation_failed: return "VALIDATION_FAILED";
+    case ErrorCode::lock_lost: return "LOCK_LOST";
   }
   return "INTERNAL";
 }
@@ -53,6 +55,7 @@ constexpr std::optional<ErrorCode> error_code_from_string(std::string_view name)
   if (name == "LOCK_ACQUISITION_FAILED") return ErrorCode::lock_acquisition_failed;
   if (name == "TASK_EXECUTION_FAILED") return ErrorCode::task_execution_failed;
   if (name == "VALIDATION_FAILED") return ErrorCode::validation_failed;
+  if (name == "LOCK_LOST") return ErrorCode::lock_lost;
   return std::nullopt;
 }
 
@@ -84,5 +87,23 @@ inline constexpr std::uint32_t MAX_JSON_DEPTH = 128;
 inline constexpr std::uint32_t MAX_RANDOM_BYTES = 1024;
 /// Lock lifetime when the caller gives none: 15 minutes.
 inline constexpr std::uint32_t DEFAULT_LOCK_TTL_SECONDS = 900;
+
+/// A Redis script of the lock protocol: its text and the SHA1 that EVALSHA names it by.
+struct KvScript {
+  std::string_view name;
+  std::string_view lua;
+  std::string_view sha1;
+};
+
+namespace kv_scripts {
+/// ARGV[1] value, ARGV[2] ttl ms. Sets the lock if free and mints the next fence: {1, fence}; else {0, holder value, holder pttl}.
+inline constexpr KvScript acquire{"acquire", "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then\n  return {1, redis.call('INCR', KEYS[2])}\nend\nreturn {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}", "eb6b28ac27461394ce5c113934a0fb3fd8795797"};
+/// ARGV[1] the holder's value, or its prefix when ARGV[2] is 'prefix'. Deletes the lock only for its holder: 1 released, 0 no lock, -1 held by someone else.
+inline constexpr KvScript release{"release", "local v = redis.call('GET', KEYS[1])\nif not v then return 0 end\nif v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1]) then\n  redis.call('DEL', KEYS[1])\n  return 1\nend\nreturn -1", "2378b0725b480f972121d759c5ff0286901fefae"};
+/// ARGV[1]/ARGV[2] as for release, ARGV[3] new ttl ms, ARGV[4] new value. Renews the lock only for its holder: 1 extended, 0 no lock, -1 held by someone else.
+inline constexpr KvScript extend{"extend", "local v = redis.call('GET', KEYS[1])\nif not v then return 0 end\nif v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1]) then\n  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])\n  return 1\nend\nreturn -1", "d1011ab03444b5843910c1f879e46d20837cef09"};
+/// {holder value or nil, pttl (-2 when free), last fence or nil}.
+inline constexpr KvScript inspect{"inspect", "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2])}", "33b20ee042a2f96711a34f5ab19106fe54d7d15c"};
+}  // namespace kv_scripts
 
 }  // namespace agent_tools
