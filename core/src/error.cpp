@@ -2,13 +2,13 @@
 
 namespace agent_tools {
 
-nlohmann::json Error::to_json() const {
-  nlohmann::json out = {{"code", to_string(code_)}, {"message", message_}};
+json Error::to_json() const {
+  json out = {{"code", to_string(code_)}, {"message", message_}};
   if (!details_.is_null()) out["details"] = details_;
   return out;
 }
 
-Error Error::from_json(const nlohmann::json& value, ErrorCode fallback) {
+Error Error::from_json(const json& value, ErrorCode fallback) {
   if (!value.is_object()) return Error(ErrorCode::host_bad_reply, "host error is not an object");
   ErrorCode code = fallback;
   if (auto it = value.find("code"); it != value.end() && it->is_string()) {
@@ -18,7 +18,7 @@ Error Error::from_json(const nlohmann::json& value, ErrorCode fallback) {
   if (auto it = value.find("message"); it != value.end() && it->is_string()) {
     message = it->get<std::string>();
   }
-  nlohmann::json details = nullptr;
+  json details = nullptr;
   if (auto it = value.find("details"); it != value.end()) details = *it;
   return Error(code, std::move(message), std::move(details));
 }

@@ -3,14 +3,22 @@
 #include <array>
 #include <utility>
 
+#include "agent_tools/kv.hpp"
+
 namespace agent_tools {
 
 namespace {
 
 // A constant table (no static constructors: workerd forbids time and randomness at start-up and
 // nothing here needs them).
-constexpr std::array<std::pair<std::string_view, OperationFn>, 1> kOperations{{
+constexpr std::array<std::pair<std::string_view, OperationFn>, 7> kOperations{{
     {"diag.echo", &diag::echo},
+    {"kv.acquire", &kv::acquire},
+    {"kv.release", &kv::release},
+    {"kv.extend", &kv::extend},
+    {"kv.inspect", &kv::inspect},
+    {"kv.list", &kv::list},
+    {"kv.hold", &kv::hold},
 }};
 
 }  // namespace

@@ -2,3 +2,4 @@
 // ESM entries wrap so that `import` and `require` share one module instance.
 export * from './index.js';
 export * from './runtime.js';
+export * from './adapters.js';

@@ -12,8 +12,6 @@
 
 namespace agent_tools {
 
-using json = nlohmann::json;
-
 /// Parses `text` or throws Error(`on_malformed`) naming `what`. Documents larger than
 /// MAX_MESSAGE_BYTES or nested deeper than MAX_JSON_DEPTH throw INPUT_TOO_LARGE; invalid JSON and
 /// invalid UTF-8 inside strings throw `on_malformed`.
