@@ -316,6 +316,7 @@ Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string key, std::stri
       attempt.acquired = true;
     } else if (set.is_null()) {
       attempt.holder = co_await command(ctx, strings("GET", key));
+      attempt.acquired = attempt.holder == value;  // our own earlier write, replayed by a retry
     } else {
       bad_reply("SET NX", set);
     }
@@ -328,6 +329,13 @@ Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string key, std::stri
     attempt.acquired = true;
     attempt.fence = integer_reply(reply[1], "acquire");
   } else if (status == 0 && reply.size() == 3) {
+    if (reply[1] == value) {
+      // Our own value: a transport retry ran the script twice and the first run took the lock.
+      // Its fence is the counter's current value (no one else can mint while we hold the lock).
+      attempt.acquired = true;
+      attempt.fence = integer_reply(co_await command(ctx, strings("GET", fence_key(key))), "GET fence");
+      co_return attempt;
+    }
     attempt.holder = reply[1];
     std::int64_t pttl = integer_reply(reply[2], "acquire");
     attempt.remaining_ms = pttl >= 0 ? json(pttl) : json(nullptr);

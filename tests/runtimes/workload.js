@@ -71,7 +71,7 @@ export async function bridgeBurst(engine, { count = 1000, seed = 1 } = {}) {
       else mismatches.push(`op ${i}: expected HOST_ERROR, got ${JSON.stringify(value ?? error?.message)}`);
       continue;
     }
-    const expected = JSON.stringify({ results: [`value-of-key-${i}`, 1_700_000_000_000, i * 2], tag: i });
+    const expected = JSON.stringify({ tag: i, results: [`value-of-key-${i}`, 1_700_000_000_000, i * 2] });
     const actual = error ? `error ${error.code}: ${error.message}` : JSON.stringify(value);
     if (actual !== expected) mismatches.push(`op ${i}: expected ${expected}, got ${actual}`);
   }
