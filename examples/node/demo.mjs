@@ -1,9 +1,11 @@
-// The main job, for now: show the host bridge at work on the embedded defaults. 1,000 operations
-// run at once on one wasm instance; each asks the host for a KV increment, the clock and random
-// bytes, and the replies arrive in whatever order the host produces them.
+// The main job: the library at work on its embedded defaults (in-memory KV, no network).
+// 1. The host bridge: 1,000 operations at once on one wasm instance.
+// 2. Distributed locks: 20 workers contend for one lock; each waits its turn, gets a strictly
+//    larger fence, and holds it alone.
 import { getDefaultEngine, AgentToolsError } from '@growthub/agent-tools/runtime';
+import { KVLockManager, InMemoryKVStore, acquireKvLock, checkKvLock, releaseKvLock } from '@growthub/agent-tools';
 
-// A stand-in KV for this demo only (the real adapters come with the kv module).
+// A bare host function for the bridge demo: the core's KV calls land here.
 const store = new Map();
 const host = {
   kv([command, key]) {
@@ -47,3 +49,27 @@ try {
 }
 const { liveOperations, heapInUse } = engine.stats();
 console.log(`  afterwards: ${liveOperations} live operations, ${heapInUse} bytes in use on the wasm heap`);
+
+console.log('\nDistributed locks (the default manager and an InMemoryKVStore; same API on Redis, Upstash, Vercel KV)');
+const first = await acquireKvLock('user-42', 'thread-7');
+console.log(`  acquireKvLock: ${JSON.stringify(first)}`);
+console.log(`  a second acquire while held: success=${(await acquireKvLock('user-42', 'thread-7')).success}`);
+console.log(`  checkKvLock: ${JSON.stringify(await checkKvLock('user-42', 'thread-7'))}`);
+console.log(`  releaseKvLock: ${await releaseKvLock('user-42', 'thread-7')}`);
+
+const locks = new KVLockManager(new InMemoryKVStore(), { keyPrefix: 'demo' });
+let inside = 0;
+let maxInside = 0;
+const fences = [];
+const t2 = performance.now();
+await Promise.all(Array.from({ length: 20 }, (_, worker) =>
+  locks.withKvLock('tenant', 'report', async ({ fence }) => {
+    inside++;
+    maxInside = Math.max(maxInside, inside);
+    fences.push(fence);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    inside--;
+  }, { ttlSeconds: 5, wait: { timeoutMs: 10_000, baseMs: 2, maxMs: 20 } })));
+const increasing = fences.every((f, i) => i === 0 || f > fences[i - 1]);
+console.log(`  20 contending workers took turns in ${(performance.now() - t2).toFixed(0)} ms; at most ${maxInside} inside at once`);
+console.log(`  fences in order of entry: ${fences.join(' ')} (strictly increasing: ${increasing})`);

@@ -60,6 +60,7 @@ export class AgentEngine {
   #handle;
   #ops = new Map(); // op id -> { resolve, reject, host, signal, onAbort }
   #inflight = new Map(); // call id -> the operation whose host call it is
+  #timers = new Map(); // call id -> timer of a sleep the driver performs itself
   #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order
   #driving = false;
   #nextOp = 1;
@@ -112,6 +113,8 @@ export class AgentEngine {
     finalizer?.unregister(this);
     this.#lifetime?.abort();
     this.#inflight.clear();
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
     const error = new AgentToolsError(ErrorCode.DISPOSED, 'the engine was disposed while the operation was pending');
     for (const id of [...this.#ops.keys()]) this.#settle(id, error);
     this.#handle.delete();
@@ -163,6 +166,11 @@ export class AgentEngine {
       // The core drops a call when its operation is cancelled (the caller's signal, which the
       // host function already holds, has fired) or over; a late reply is then simply ignored.
       this.#inflight.delete(event.abort);
+      const timer = this.#timers.get(event.abort);
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        this.#timers.delete(event.abort);
+      }
     } else if (event.done !== undefined) {
       this.#settle(event.done, event.error ? errorFromCore(event.error) : null, event.value);
     } else if (event.fault !== undefined) {
@@ -175,6 +183,14 @@ export class AgentEngine {
   #perform({ call, op: opId, kind, args }) {
     const op = this.#ops.get(opId);
     this.#inflight.set(call, op);
+    if (kind === 'sleep' && !op.host.sleep) {
+      // The driver's own timer, cleared by the core's abort event: no abort listener per sleep.
+      this.#timers.set(call, setTimeout(() => {
+        this.#timers.delete(call);
+        this.#reply(call, true, null);
+      }, args.ms));
+      return;
+    }
     // Host functions get the caller's signal, or else one that fires on dispose. (No
     // AbortController per call or operation: at tens of thousands of calls they cost more than
     // the core does.)

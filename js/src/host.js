@@ -1,6 +1,7 @@
 // The host functions the core calls, as this runtime provides them by default. KV and HTTP come
-// from adapters chosen by the caller; the clock, randomness and timers are the platform's own,
-// read only when the core asks (never at import time: workerd forbids that at global scope).
+// from adapters chosen by the caller; the clock and randomness are the platform's own, read only
+// when the core asks (never at import time: workerd forbids that at global scope). Sleeps are
+// timers the driver keeps itself (engine.js), so it can clear them when the core aborts a call.
 import { AgentToolsError } from './errors.js';
 import { ErrorCode } from './generated/constants.js';
 
@@ -15,20 +16,6 @@ export const platformHost = Object.freeze({
     let out = '';
     for (const b of buffer) out += hex[b];
     return out;
-  },
-
-  sleep({ ms }, signal) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(null);
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(new AgentToolsError(ErrorCode.CANCELLED, 'sleep cancelled'));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
   },
 
   kv() {
