@@ -64,7 +64,6 @@ export class AgentEngine {
   #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order
   #driving = false;
   #nextOp = 1;
-  #lifetime = null; // aborted on dispose: the signal host calls get when the caller gave none
   #inCore = false;
   #disposed = false;
 
@@ -111,7 +110,6 @@ export class AgentEngine {
     if (this.#disposed) return;
     this.#disposed = true;
     finalizer?.unregister(this);
-    this.#lifetime?.abort();
     this.#inflight.clear();
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
@@ -191,13 +189,14 @@ export class AgentEngine {
       }, args.ms));
       return;
     }
-    // Host functions get the caller's signal, or else one that fires on dispose. (No
-    // AbortController per call or operation: at tens of thousands of calls they cost more than
-    // the core does.)
-    const signal = op.signal ?? (this.#lifetime ??= new AbortController()).signal;
+    // Host functions get the caller's signal, if any, and nothing else: no AbortController per
+    // call or operation (at tens of thousands of calls they cost more than the core does), and
+    // none shared by the engine either, since workerd forbids using an I/O object created in one
+    // request from another. Without a signal, a call the core abandons (cancel, dispose) simply
+    // runs to its end, bounded by the adapter's timeout, and its reply is ignored.
     let result;
     try {
-      result = op.host[kind] ? op.host[kind](args, signal) : platformHost[kind](args, signal);
+      result = op.host[kind] ? op.host[kind](args, op.signal) : platformHost[kind](args, op.signal);
     } catch (failure) {
       this.#reply(call, false, failure);
       return;

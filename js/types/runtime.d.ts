@@ -27,16 +27,16 @@ export interface HttpResponse {
 type MaybePromise<T> = T | Promise<T>;
 
 /**
- * The functions an operation reaches the world through. Each gets an AbortSignal that fires when
- * the core no longer wants the result (the operation was cancelled). Throwing or rejecting is
+ * The functions an operation reaches the world through. Each gets the operation's AbortSignal
+ * when the caller gave one (it fires when the operation is cancelled). Throwing or rejecting is
  * reported to the core as HOST_ERROR, or as the code of a thrown AgentToolsError.
  */
 export interface HostFunctions {
-  kv(args: string[], signal: AbortSignal): MaybePromise<KvReply>;
-  http(request: HttpRequest, signal: AbortSignal): MaybePromise<HttpResponse>;
-  sleep(args: { ms: number }, signal: AbortSignal): MaybePromise<null>;
-  now(args: undefined, signal: AbortSignal): MaybePromise<number>;
-  random(args: { bytes: number }, signal: AbortSignal): MaybePromise<string>;
+  kv(args: string[], signal: AbortSignal | undefined): MaybePromise<KvReply>;
+  http(request: HttpRequest, signal: AbortSignal | undefined): MaybePromise<HttpResponse>;
+  sleep(args: { ms: number }, signal: AbortSignal | undefined): MaybePromise<null>;
+  now(args: undefined, signal: AbortSignal | undefined): MaybePromise<number>;
+  random(args: { bytes: number }, signal: AbortSignal | undefined): MaybePromise<string>;
 }
 
 export interface RunOptions {

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
+import { startUpstashRestServer } from '../fixtures/upstash-rest-server.mjs';
+import { startRedis } from '../helpers/redis.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixtures = path.join(here, 'workerd');
@@ -39,8 +41,12 @@ async function bundleWorker() {
 
 let mf;
 let baseUrl;
+let redis;
+let rest;
 
 before(async () => {
+  redis = await startRedis();
+  rest = await startUpstashRestServer({ redisUrl: redis.url, token: `workerd-${process.pid}` });
   const [code, wasm] = await Promise.all([bundleWorker(), readFile(wasmPath)]);
   // If the import had been inlined or dropped, workerd would have to compile wasm from bytes,
   // which it forbids during a request.
@@ -49,6 +55,8 @@ before(async () => {
     host: '127.0.0.1',
     port: 0,
     compatibilityDate: '2025-09-01',
+    // What a Vercel KV / Upstash project puts in the environment; here the local REST fixture.
+    bindings: { KV_REST_API_URL: rest.url, KV_REST_API_TOKEN: rest.token },
     modulesRoot,
     modules: [
       { type: 'ESModule', path: path.join(modulesRoot, 'worker.mjs'), contents: code },
@@ -61,6 +69,8 @@ before(async () => {
 
 after(async () => {
   await mf?.dispose();
+  await rest?.close();
+  await redis?.stop();
 });
 
 // One real HTTP round trip, timed from this side: workerd's clocks stand still while code runs.
@@ -97,4 +107,21 @@ test('workerd: lazy engine, then the 1000-operation bridge burst, cold and warm'
     `workerd: first engine ${ms(engine.body.ms)} (client ${ms(engine.clientMs)}), ` +
     `1000 ops ${bursts.join(', ')}`,
   );
+});
+
+test('workerd: locks over Upstash REST with fetch, from inside the worker', async (t) => {
+  const prefix = `wd${process.pid}x${Date.now()}`;
+  const { body, clientMs } = await call(`/kv?prefix=${prefix}`);
+  // One winner per key among 20 concurrent contenders, each with the key's first fence.
+  assert.equal(body.winners.length, 10);
+  assert.deepEqual(new Set(body.winners.map((w) => w.key)).size, 10);
+  assert.ok(body.winners.every((w) => w.fence === 1));
+  assert.equal(body.held, 190);
+  assert.equal(body.inspected.held, true);
+  assert.ok(body.inspected.remainingMs > 25_000);
+  assert.equal(body.listed.length, 10);
+  assert.equal(body.released, 10);
+  assert.deepEqual(body.renewed, { fence: 1, aborted: false, held: true });
+  assert.deepEqual(body.afterwards, []);
+  t.diagnostic(`workerd: 200 concurrent acquires + 10 releases + a renewed hold over REST in ${ms(clientMs)} (client)`);
 });

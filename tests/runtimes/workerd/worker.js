@@ -2,6 +2,8 @@
 // at global scope, so the engine is created lazily, inside the first request that needs it.
 import { probe } from './global-scope-probe.js';
 import { getDefaultEngine } from '@growthub/agent-tools/runtime';
+import { KVLockManager } from '@growthub/agent-tools/kv';
+import { UpstashRestStore } from '@growthub/agent-tools/adapters';
 import { bridgeBurst } from '../workload.js';
 
 // performance.now() only advances across I/O in workerd; the test also times each round trip.
@@ -11,7 +13,7 @@ const json = (body, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 export default {
-  async fetch(request) {
+  async fetch(request, env) {
     const url = new URL(request.url);
     try {
       if (url.pathname === '/engine') {
@@ -26,6 +28,31 @@ export default {
         const seed = Number(url.searchParams.get('seed') ?? 1);
         const result = await bridgeBurst(engine, { count: Number(url.searchParams.get('count') ?? 1000), seed });
         return json({ ...result, stats: engine.stats() });
+      }
+      if (url.pathname === '/kv') {
+        // Locks through Upstash REST over fetch, from inside workerd (env from the test's bindings).
+        const store = UpstashRestStore.fromEnv(env);
+        const prefix = url.searchParams.get('prefix');
+        const a = new KVLockManager(store, { keyPrefix: prefix });
+        const b = new KVLockManager(store, { keyPrefix: prefix });
+        // 10 keys, 20 contenders each, all at once: exactly one winner per key.
+        const attempts = await Promise.all(Array.from({ length: 200 }, (_, i) =>
+          (i % 2 ? a : b).acquireKvLock('user', `key-${i % 10}`, { ttlSeconds: 30 })));
+        const winners = attempts.filter((r) => r.success);
+        const inspected = await a.inspectKvLock('user', 'key-0');
+        const listed = await a.listKvLocks();
+        let released = 0;
+        for (const w of winners) released += (await a.releaseKvLock('user', w.lockKey.split(':').pop(), { lockId: w.lockId })) ? 1 : 0;
+        const renewed = await a.withKvLock('user', 'renewed', async ({ fence, signal }) => {
+          await new Promise((resolve) => setTimeout(resolve, 600)); // past the 0.25 s TTL
+          return { fence, aborted: signal.aborted, held: (await b.inspectKvLock('user', 'renewed')).held };
+        }, { ttlSeconds: 0.25 });
+        return json({
+          winners: winners.map((w) => ({ key: w.lockKey, fence: w.fence })),
+          held: attempts.filter((r) => !r.success).length,
+          inspected, listed, released, renewed,
+          afterwards: await a.listKvLocks(),
+        });
       }
       return json({ error: `no route ${url.pathname}` }, 404);
     } catch (error) {
