@@ -41,15 +41,19 @@ struct OwnedBuffer {
 
 class WasmEngine {
  public:
-  std::string start(std::uint32_t op, const std::string& name, std::uintptr_t input, std::size_t length) {
+  // Every input carries the host's clock (ms since the epoch), read by the core as "now".
+  std::string start(std::uint32_t op, const std::string& name, std::uintptr_t input, std::size_t length, double now) {
     OwnedBuffer buffer(input, length);
+    engine_.set_clock(now);
     return guarded([&] { engine_.start(op, name, buffer.view()); });
   }
-  std::string resume(std::uint32_t call, bool ok, std::uintptr_t reply, std::size_t length) {
+  std::string resume(std::uint32_t call, bool ok, std::uintptr_t reply, std::size_t length, double now) {
     OwnedBuffer buffer(reply, length);
+    engine_.set_clock(now);
     return guarded([&] { engine_.resume(call, ok, buffer.view()); });
   }
-  std::string cancel(std::uint32_t op) {
+  std::string cancel(std::uint32_t op, double now) {
+    engine_.set_clock(now);
     return guarded([&] { engine_.cancel(op); });
   }
   // Counters plus the allocator's bytes in use, for leak checks and memory reports.

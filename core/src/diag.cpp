@@ -45,9 +45,9 @@ Task<json> echo(OpContext& ctx, json input) {
     } else if (kind == "sleep") {
       results.push_back(co_await ctx.sleep(small_count(field(call, "ms"), "ms", 60'000)));
     } else if (kind == "now") {
-      results.push_back(co_await ctx.now());
+      results.push_back(co_await ctx.host_now());
     } else if (kind == "random") {
-      results.push_back(co_await ctx.random_hex(small_count(field(call, "bytes"), "bytes", MAX_RANDOM_BYTES)));
+      results.push_back(co_await ctx.host_random_hex(small_count(field(call, "bytes"), "bytes", MAX_RANDOM_BYTES)));
     } else {
       throw Error(ErrorCode::invalid_argument, "unknown host call kind: " + kind.dump());
     }

@@ -57,9 +57,27 @@ HostCall<std::nullptr_t> OpContext::sleep(std::uint32_t ms) {
   return {*this, HostCallKind::sleep, json{{"ms", ms}}, &expect_null};
 }
 
-HostCall<double> OpContext::now() { return {*this, HostCallKind::now, nullptr, &expect_time}; }
+HostCall<double> OpContext::host_now() { return {*this, HostCallKind::now, nullptr, &expect_time}; }
 
-HostCall<std::string> OpContext::random_hex(std::uint32_t count) {
+HostCall<double> OpContext::now() {
+  if (engine_.clock_ < 0) return host_now();
+  return HostCall<double>::answered(*this, HostCallKind::now, engine_.clock_, &expect_time);
+}
+
+Task<std::string> OpContext::random_hex(std::uint32_t count) {
+  constexpr std::uint32_t kRefillBytes = 256;
+  std::string& pool = engine_.entropy_;
+  std::size_t want = std::size_t{count} * 2;
+  if (pool.size() < want) pool += co_await host_random_hex(std::max(count, kRefillBytes));
+  // The pool belongs to the engine, so take the bytes only now: another operation may have used
+  // or refilled it while this one waited.
+  if (pool.size() < want) throw Error(ErrorCode::host_bad_reply, "random returned fewer bytes than asked for");
+  std::string out = pool.substr(pool.size() - want);
+  pool.resize(pool.size() - want);
+  co_return out;
+}
+
+HostCall<std::string> OpContext::host_random_hex(std::uint32_t count) {
   if (count > MAX_RANDOM_BYTES) {
     throw Error(ErrorCode::invalid_argument, "random request exceeds MAX_RANDOM_BYTES");
   }

@@ -149,10 +149,12 @@ export class AgentEngine {
   #feed([method, id, arg, buffer]) {
     if (this.#inCore) throw new AgentToolsError(ErrorCode.INTERNAL, 're-entrant call into the core');
     this.#inCore = true;
+    // The clock travels with every input, so reading "now" costs the core no round trip.
+    const now = Date.now();
     try {
-      if (method === 'start') return this.#handle.start(id, arg, buffer.ptr, buffer.length);
-      if (method === 'resume') return this.#handle.resume(id, arg, buffer.ptr, buffer.length);
-      return this.#handle.cancel(id);
+      if (method === 'start') return this.#handle.start(id, arg, buffer.ptr, buffer.length, now);
+      if (method === 'resume') return this.#handle.resume(id, arg, buffer.ptr, buffer.length, now);
+      return this.#handle.cancel(id, now);
     } finally {
       this.#inCore = false;
     }

@@ -48,6 +48,14 @@ class HostCall {
   using Decode = T (*)(json&&);
   HostCall(OpContext& ctx, HostCallKind kind, json args, Decode decode)
       : ctx_(ctx), kind_(kind), args_(std::move(args)), decode_(decode) {}
+  /// Already answered (e.g. the clock the last input carried): awaiting it does not suspend.
+  static HostCall answered(OpContext& ctx, HostCallKind kind, json value, Decode decode) {
+    HostCall call(ctx, kind, nullptr, decode);
+    call.ready_ = true;
+    call.slot_.ok = true;
+    call.slot_.value = std::move(value);
+    return call;
+  }
 
   bool await_ready();
   void await_suspend(coro::coroutine_handle<> waiter);
@@ -62,6 +70,7 @@ class HostCall {
   json args_;
   Decode decode_;
   detail::CallSlot slot_;
+  bool ready_ = false;
 };
 
 /// What an operation sees of the world. Each method is one host call.
@@ -75,10 +84,15 @@ class OpContext {
   /// {method, url, headers, body, timeoutMs} -> {status, headers, body}.
   HostCall<json> http(json request);
   HostCall<std::nullptr_t> sleep(std::uint32_t ms);
-  /// Milliseconds since the Unix epoch, from the host's clock.
+  /// Milliseconds since the Unix epoch: the time the host passed with the current input (as
+  /// sans-I/O protocols take `now` with each event), or a `now` host call if it passed none.
   HostCall<double> now();
-  /// `count` bytes from the host's CSPRNG, as lowercase hex.
-  HostCall<std::string> random_hex(std::uint32_t count);
+  /// `count` random bytes as lowercase hex, served from an entropy pool the engine refills from
+  /// the host's CSPRNG in larger batches, so most requests cost no round trip.
+  Task<std::string> random_hex(std::uint32_t count);
+  /// The raw host calls, one round trip each.
+  HostCall<double> host_now();
+  HostCall<std::string> host_random_hex(std::uint32_t count);
 
   OpId id() const noexcept { return id_; }
   bool cancelled() const noexcept;
@@ -104,6 +118,9 @@ class Engine {
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
+
+  /// The host's clock (ms since the epoch) at the input about to be given; read by OpContext::now.
+  void set_clock(double now_ms) noexcept { clock_ = now_ms; }
 
   /// Starts operation `name` with a JSON input. `op` must not be in flight already.
   void start(OpId op, std::string_view name, std::string_view input_json);
@@ -141,12 +158,15 @@ class Engine {
   std::unordered_map<OpId, std::unique_ptr<Operation>> operations_;
   std::unordered_map<CallId, PendingCall> calls_;
   CallId next_call_ = 1;
+  double clock_ = -1;        // < 0: the host passes no clock; ask it
+  std::string entropy_;      // unused random bytes, as hex
   std::string events_;
   EngineStats counters_;
 };
 
 template <class T>
 bool HostCall<T>::await_ready() {
+  if (ready_) return true;
   if (!ctx_.cancelled()) return false;
   // A cancelled operation gets no new I/O: the call fails at once.
   slot_.ok = false;
