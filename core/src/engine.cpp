@@ -110,7 +110,7 @@ void Engine::emit_abort(CallId call) {
 void Engine::emit_done(OpId op, const char* key, const json& payload) {
   auto& out = begin_event();
   out += "{\"done\":" + std::to_string(op) + ",\"" + key + "\":";
-  out += dump_json(payload);
+  write_json(out, payload);
   out += '}';
 }
 
@@ -146,7 +146,7 @@ CallId Engine::emit_call(OpId op, HostCallKind kind, const json& args,
   out += '"';
   if (!args.is_null()) {
     out += ",\"args\":";
-    out += dump_json(args);
+    write_json(out, args);
   }
   out += '}';
   return id;

@@ -183,7 +183,11 @@ Task<double> uniform(OpContext& ctx) {
 
 // --- lock values ---------------------------------------------------------------------------------
 
-std::string json_text(const std::string& text) { return dump_json(json(text)); }
+std::string json_text(const std::string& text) {
+  std::string out;
+  append_json_string(out, text);
+  return out;
+}
 
 // Our lock value. lockId comes first so a holder can be recognised by prefix after extends have
 // rewritten expiresAt.

@@ -289,17 +289,23 @@ function encodeJson(value, what, code) {
 
 // --- the shared default engine -----------------------------------------------------------------
 
-let defaultEngine = null;
+let defaultEngine = null; // promise of the engine
+let readyEngine = null; // the same engine once created, for callers on a hot path
 
 /** The engine every API object uses unless given another: created on first use, one per realm. */
 export function getDefaultEngine() {
-  defaultEngine ??= AgentEngine.create().catch((error) => {
+  defaultEngine ??= AgentEngine.create().then((engine) => (readyEngine = engine), (error) => {
     defaultEngine = null;
     throw error;
   });
   return defaultEngine.then((engine) => {
     if (!engine.disposed) return engine;
-    defaultEngine = null; // retired after a fault, or disposed by its user: start a new one
+    defaultEngine = readyEngine = null; // retired after a fault, or disposed by its user: start a new one
     return getDefaultEngine();
   });
+}
+
+/** The default engine if it exists and is usable, without waiting (null otherwise). */
+export function defaultEngineIfReady() {
+  return readyEngine && !readyEngine.disposed ? readyEngine : null;
 }

@@ -3,7 +3,7 @@
 // keeps the original API and hands the core a `kv` host function for the chosen store.
 import { z } from 'zod';
 import { InMemoryKVStore } from '#adapters/kv-memory.js';
-import { getDefaultEngine } from './engine.js';
+import { defaultEngineIfReady, getDefaultEngine } from './engine.js';
 import { AgentToolsError } from './errors.js';
 import { DEFAULT_LOCK_TTL_SECONDS, ErrorCode } from './generated/constants.js';
 import { resolveKvStore } from './kv-store.js';
@@ -77,7 +77,7 @@ export class KVLockManager {
   }
 
   async #run(operation, input, signal) {
-    const engine = this.#engine ?? (await getDefaultEngine());
+    const engine = this.#engine ?? defaultEngineIfReady() ?? (await getDefaultEngine());
     return engine.run(operation, { ...input, mode: this.#mode }, { host: this.#kv, signal });
   }
 

@@ -51,3 +51,24 @@ TEST_CASE("Error round-trips through its JSON form") {
   CHECK(back.details() == agent_tools::json({{"ms", 5}}));
   CHECK(agent_tools::Error::from_json(42, ErrorCode::host_error).code() == ErrorCode::host_bad_reply);
 }
+
+TEST_CASE("write_json matches nlohmann's serialiser on valid documents") {
+  using agent_tools::json;
+  std::string all_bytes;
+  for (int c = 1; c < 128; ++c) all_bytes += static_cast<char>(c);
+  const json documents[] = {
+      nullptr, true, false, 0, -17, 18446744073709551615ULL, 1.5, -2.25e-7, "",
+      all_bytes, "ünï\xF0\x9F\x98\x80 \xE2\x80\xA8", json::array(), json::object(),
+      json::parse(R"({"b":[1,{"c":"d\n"}],"a":null,"\u0001":"\u001f\"\\"})"),
+  };
+  for (const json& doc : documents) {
+    CHECK(agent_tools::dump_json(doc) == doc.dump());
+  }
+}
+
+TEST_CASE("append_json_string replaces each invalid UTF-8 byte and escapes control characters") {
+  std::string out;
+  agent_tools::append_json_string(out, "a\xC3\x28" "b\xED\xA0\x80" "c\xF4\x90\x80\x80" "d\x01");
+  CHECK(out == "\"a\xEF\xBF\xBD(b\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "d\\u0001\"");
+  CHECK_FALSE(agent_tools::json::parse(out, nullptr, false).is_discarded());
+}

@@ -19,5 +19,9 @@ json parse_json(std::string_view text, ErrorCode on_malformed, std::string_view 
 
 /// Serialises without ever throwing: invalid UTF-8 in strings is replaced with U+FFFD.
 std::string dump_json(const json& value);
+/// The same, appended to `out`.
+void write_json(std::string& out, const json& value);
+/// `text` as a JSON string literal (quoted, escaped, invalid UTF-8 replaced), appended to `out`.
+void append_json_string(std::string& out, std::string_view text);
 
 }  // namespace agent_tools
