@@ -13,6 +13,7 @@
 #include "agent_tools/coro.hpp"
 #include "agent_tools/engine.hpp"
 #include "agent_tools/json.hpp"
+#include "agent_tools/time.hpp"
 
 namespace agent_tools::kv {
 
@@ -22,9 +23,6 @@ Task<json> extend(OpContext& ctx, json input);
 Task<json> inspect(OpContext& ctx, json input);
 Task<json> list(OpContext& ctx, json input);
 Task<json> hold(OpContext& ctx, json input);
-
-/// `ms` since the epoch as ISO 8601 UTC with milliseconds, e.g. 2026-11-25T11:49:28.123Z.
-std::string iso8601(double ms);
 
 /// Escapes `*`, `?`, `[`, `]` and `\` so `text` matches itself in a Redis glob pattern.
 std::string glob_escape(std::string_view text);
