@@ -3,10 +3,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchBridge } from './bridge.mjs';
+import { benchKv } from './kv.mjs';
 
 const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(out, { recursive: true });
-const suites = { bridge: benchBridge };
+const suites = { bridge: benchBridge, kv: benchKv };
 const only = process.argv[2];
 for (const [name, bench] of Object.entries(suites)) {
   if (only && only !== name) continue;

@@ -1,0 +1,231 @@
+// Lock acquire+release cycles over Upstash REST: ours vs @upstash/lock vs the raw floor, and our
+// core's CPU per cycle on the in-memory store. Exported for bench/run.mjs; runnable alone
+// (`node bench/kv.mjs`).
+//
+// Setup, all local: a redis-server on a free loopback port, and the Upstash-REST fixture
+// (tests/fixtures/upstash-rest-server.mjs, no faults) in a child process, so the server's CPU does
+// not share the bench's event loop. Every peer talks HTTP through the global fetch (undici).
+//   ours            KVLockManager(new UpstashRestStore({url, token})): acquireKvLock + releaseKvLock
+//                   (one EVALSHA each: acquire also bumps the fence counter)
+//   @upstash/lock   new Lock({ id, redis: new Redis({url, token}), lease, retry: {attempts: 1} }):
+//                   acquire() (SET NX PX) + release() (EVAL compare-and-delete)
+//   floor           @upstash/redis set(key, value, {nx, px}) + eval(compare-and-delete, [key], [value])
+// @upstash/redis 1.39 pipelines automatically by default (commands issued in the same tick go out as
+// one POST /pipeline); the peers run with that default, and again with enableAutoPipelining: false
+// ("1 req/command"), which is the same wire shape as ours. Each in-flight cycle has its own key, so
+// nothing contends. Per peer: cycles/s, p50/p99 wall time per cycle, HTTP requests per cycle.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Lock } from '@upstash/lock';
+import { Redis } from '@upstash/redis';
+import { KVLockManager } from '@growthub/agent-tools/kv';
+import { InMemoryKVStore, UpstashRestStore } from '@growthub/agent-tools/adapters';
+
+const FIXTURE = fileURLToPath(new URL('../tests/fixtures/upstash-rest-server.mjs', import.meta.url));
+const TOKEN = `bench_${randomUUID()}`;
+const LEASE_MS = 10_000;
+const COMPARE_AND_DELETE = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end';
+
+const TARGETS = { wallVsFloor: 1.05, throughputVsUpstashLock: 1, coreCpuUs: 10 };
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    }).on('error', reject);
+  });
+}
+
+async function startRedisServer() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'agent-tools-bench-redis-'));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    const ok = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); }).on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (i > 100) throw new Error('redis-server did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    stop: async () => {
+      child.kill();
+      await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// The fixture in its own process; answers 'stats' on stdin with its request counters.
+const FIXTURE_CHILD = `
+import { startUpstashRestServer } from ${JSON.stringify(FIXTURE)};
+const [redisUrl, token] = process.argv.slice(1);
+const server = await startUpstashRestServer({ redisUrl, token });
+process.stdout.write(JSON.stringify({ url: server.url }) + '\\n');
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (line) => {
+  if (line.startsWith('stats')) process.stdout.write(JSON.stringify({ requests: server.stats.requests, commands: server.stats.commands }) + '\\n');
+});
+process.stdin.on('end', async () => { await server.close(); process.exit(0); });
+`;
+
+async function startFixture(redisUrl) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', FIXTURE_CHILD, redisUrl, TOKEN], { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdout.setEncoding('utf8');
+  let buffer = '';
+  const waiting = [];
+  child.stdout.on('data', (chunk) => {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      waiting.shift()?.(JSON.parse(line));
+    }
+  });
+  const next = () => new Promise((resolve) => waiting.push(resolve));
+  const { url } = await next();
+  return {
+    url,
+    stats: () => { const p = next(); child.stdin.write('stats\n'); return p; },
+    close: async () => { child.stdin.end(); await new Promise((resolve) => child.once('exit', resolve)); },
+  };
+}
+
+// One cycle factory per peer: (slot) => async () => { acquire; release } on the slot's own key.
+function peers(url) {
+  const upstash = (enableAutoPipelining) => new Redis({ url, token: TOKEN, enableAutoPipelining, enableTelemetry: false });
+  const floor = (redis) => (slot) => {
+    const key = `floor:${slot}`;
+    return async () => {
+      const value = randomUUID();
+      if ((await redis.set(key, value, { nx: true, px: LEASE_MS })) !== 'OK') throw new Error('floor: SET NX refused');
+      if ((await redis.eval(COMPARE_AND_DELETE, [key], [value])) !== 1) throw new Error('floor: not released');
+    };
+  };
+  const upstashLock = (redis) => (slot) => {
+    const lock = new Lock({ id: `ulock:${slot}`, redis, lease: LEASE_MS, retry: { attempts: 1, delay: 0 } });
+    return async () => {
+      if (!(await lock.acquire())) throw new Error('@upstash/lock: not acquired');
+      if (!(await lock.release())) throw new Error('@upstash/lock: not released');
+    };
+  };
+  const manager = new KVLockManager(new UpstashRestStore({ url, token: TOKEN }), { keyPrefix: 'ours', defaultTTL: LEASE_MS / 1000 });
+  const ours = (slot) => {
+    const thread = `s${slot}`;
+    return async () => {
+      const lock = await manager.acquireKvLock('bench', thread);
+      if (!lock.success) throw new Error('ours: not acquired');
+      if (!(await manager.releaseKvLock('bench', thread, { lockId: lock.lockId }))) throw new Error('ours: not released');
+    };
+  };
+  const pipelined = upstash(true);
+  const plain = upstash(false);
+  return {
+    floor: floor(pipelined),
+    '@upstash/lock': upstashLock(pipelined),
+    ours,
+    'floor (1 req/command)': floor(plain),
+    '@upstash/lock (1 req/command)': upstashLock(plain),
+  };
+}
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+// `cycles` cycles over `concurrency` slots; each slot runs its share back to back on its own key.
+async function run(makeCycle, concurrency, cycles) {
+  const times = new Float64Array(cycles);
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async (_, slot) => {
+    const cycle = makeCycle(slot);
+    while (next < cycles) {
+      const i = next++;
+      const t0 = performance.now();
+      await cycle();
+      times[i] = performance.now() - t0;
+    }
+  }));
+  const ms = performance.now() - started;
+  const sorted = Array.from(times).sort((a, b) => a - b);
+  return { cyclesPerSec: cycles / (ms / 1000), p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99) };
+}
+
+// Our core's cost per cycle with no I/O: in-memory store, sequential acquire+release.
+async function coreCpu(cycles = 20_000, warmup = 2_000) {
+  const manager = new KVLockManager(new InMemoryKVStore(), { keyPrefix: 'cpu' });
+  const cycle = async () => {
+    const lock = await manager.acquireKvLock('bench', 't', { ttlSeconds: 60 });
+    await manager.releaseKvLock('bench', 't', { lockId: lock.lockId });
+  };
+  for (let i = 0; i < warmup; i++) await cycle();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < cycles; i++) await cycle();
+  const wallUs = ((performance.now() - t0) * 1000) / cycles;
+  const cpu = process.cpuUsage(cpu0);
+  return { cycles, wallUs, cpuUs: (cpu.user + cpu.system) / cycles };
+}
+
+export async function benchKv({ plan = [{ concurrency: 1, cycles: 2_000, warmup: 200 }, { concurrency: 64, cycles: 10_000, warmup: 1_000 }] } = {}) {
+  const redis = await startRedisServer();
+  const fixture = await startFixture(redis.url);
+  const rows = [];
+  try {
+    const all = peers(fixture.url);
+    for (const { concurrency, cycles, warmup } of plan) {
+      const results = {};
+      for (const [peer, makeCycle] of Object.entries(all)) {
+        await run(makeCycle, concurrency, warmup);
+        const before = await fixture.stats();
+        const r = await run(makeCycle, concurrency, cycles);
+        const after = await fixture.stats();
+        results[peer] = { ...r, httpPerCycle: (after.requests - before.requests) / cycles };
+      }
+      const floor = results.floor;
+      const lock = results['@upstash/lock'];
+      const plainFloor = results['floor (1 req/command)'];
+      for (const [peer, r] of Object.entries(results)) {
+        rows.push({
+          case: `c=${concurrency}, ${cycles} cycles`,
+          peer,
+          cyclesPerSec: r.cyclesPerSec,
+          p50Ms: r.p50Ms,
+          p99Ms: r.p99Ms,
+          httpPerCycle: r.httpPerCycle,
+          p50VsFloor: r.p50Ms / floor.p50Ms,
+          p50VsFloor1Req: r.p50Ms / plainFloor.p50Ms,
+          tputVsUpstashLock: r.cyclesPerSec / lock.cyclesPerSec,
+        });
+      }
+    }
+  } finally {
+    await fixture.close();
+    await redis.stop();
+  }
+  const cpu = await coreCpu();
+  rows.push({ case: `core, in-memory store, ${cpu.cycles} sequential cycles`, peer: 'ours', usPerCycle: cpu.wallUs, cpuUsPerCycle: cpu.cpuUs });
+
+  // Targets: wall time per cycle (p50) ≤ 1.05× the floor, throughput ≥ @upstash/lock (both at
+  // every concurrency, against the peers' default client), core CPU ≤ 10 µs per cycle.
+  for (const row of rows.filter((r) => r.peer === 'ours' && r.p50VsFloor !== undefined)) {
+    rows.push({ case: `target ${row.case}: p50 ≤ ${TARGETS.wallVsFloor}× floor`, peer: 'ours', value: row.p50VsFloor, met: row.p50VsFloor <= TARGETS.wallVsFloor ? 'met' : 'NOT met' });
+    rows.push({ case: `target ${row.case}: throughput ≥ @upstash/lock`, peer: 'ours', value: row.tputVsUpstashLock, met: row.tputVsUpstashLock >= TARGETS.throughputVsUpstashLock ? 'met' : 'NOT met' });
+  }
+  rows.push({ case: `target: core CPU ≤ ${TARGETS.coreCpuUs} µs per cycle`, peer: 'ours', value: cpu.cpuUs, met: cpu.cpuUs <= TARGETS.coreCpuUs ? 'met' : 'NOT met' });
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const rows = await benchKv();
+  console.table(rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toFixed(2)) : v]))));
+}
