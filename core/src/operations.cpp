@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "agent_tools/kv.hpp"
+#include "agent_tools/tasks.hpp"
 
 namespace agent_tools {
 
@@ -11,7 +12,7 @@ namespace {
 
 // A constant table (no static constructors: workerd forbids time and randomness at start-up and
 // nothing here needs them).
-constexpr std::array<std::pair<std::string_view, OperationFn>, 7> kOperations{{
+constexpr std::array<std::pair<std::string_view, OperationFn>, 9> kOperations{{
     {"diag.echo", &diag::echo},
     {"kv.acquire", &kv::acquire},
     {"kv.release", &kv::release},
@@ -19,6 +20,8 @@ constexpr std::array<std::pair<std::string_view, OperationFn>, 7> kOperations{{
     {"kv.inspect", &kv::inspect},
     {"kv.list", &kv::list},
     {"kv.hold", &kv::hold},
+    {"tasks.execute", &tasks::execute},
+    {"tasks.build_request", &tasks::build_request},
 }};
 
 }  // namespace

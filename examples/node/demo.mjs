@@ -2,8 +2,12 @@
 // 1. The host bridge: 1,000 operations at once on one wasm instance.
 // 2. Distributed locks: 20 workers contend for one lock; each waits its turn, gets a strictly
 //    larger fence, and holds it alone.
+// 3. Agent tasks: intent -> brand -> complexity, each a forced OpenAI tool call validated in the
+//    core, run under a lock. Without OPENAI_API_KEY / OPENAI_BASE_URL an offline replay client
+//    answers (labelled as such); with them, the real API does.
 import { getDefaultEngine, AgentToolsError } from '@growthub/agent-tools/runtime';
-import { KVLockManager, InMemoryKVStore, acquireKvLock, checkKvLock, releaseKvLock } from '@growthub/agent-tools';
+import { KVLockManager, InMemoryKVStore, acquireKvLock, checkKvLock, releaseKvLock, AgentTaskExecutor, AgentTaskConfigs } from '@growthub/agent-tools';
+import { createReplayClient } from './replay-client.mjs';
 
 // A bare host function for the bridge demo: the core's KV calls land here.
 const store = new Map();
@@ -73,3 +77,28 @@ await Promise.all(Array.from({ length: 20 }, (_, worker) =>
 const increasing = fences.every((f, i) => i === 0 || f > fences[i - 1]);
 console.log(`  20 contending workers took turns in ${(performance.now() - t2).toFixed(0)} ms; at most ${maxInside} inside at once`);
 console.log(`  fences in order of entry: ${fences.join(' ')} (strictly increasing: ${increasing})`);
+
+const online = Boolean(process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL);
+console.log(`\nAgent tasks (${online ? 'OpenAI API via fetch' : 'OFFLINE REPLAY: canned answers, no model (set OPENAI_API_KEY to use the real API)'})`);
+const executor = online ? new AgentTaskExecutor({ apiKey: process.env.OPENAI_API_KEY ?? 'no-key' }) : new AgentTaskExecutor(createReplayClient());
+const request = { threadId: crypto.randomUUID(), userId: 'demo-user', agentType: 'CONTENT_GENERATION_AGENT', taskSequence: 1 };
+const brandContext = { brand_name: 'Acme', colors: ['#ff5500'], messaging: 'Bold and simple', referenceImages: ['a.png', 'b.png'] };
+await locks.withKvLock(request.userId, request.threadId, async ({ fence }) => {
+  let csi;
+  const steps = [
+    [AgentTaskConfigs.INTENT_ANALYSIS, { prompt: 'Three launch posts for our new sneaker', brandContext }],
+    [AgentTaskConfigs.BRAND_ANALYSIS, { brandContext }],
+    [AgentTaskConfigs.COMPLEXITY_ASSESSMENT, { prompt: 'Three launch posts for our new sneaker', brandContext, inferredAssets: 3, brandStrength: 'strong' }],
+  ];
+  for (const [i, [config, input]] of steps.entries()) {
+    const result = await executor.executeAgentTask({ ...request, taskSequence: i + 1, previousCSI: csi }, input, config);
+    if (!result.success) {
+      console.log(`  ${config.taskName}: failed ${result.error.code} (${result.error.details?.reason}): ${result.error.message}`);
+      return;
+    }
+    csi = result.updatedCSI;
+    const { step, conclusion, confidence } = result.stepResult;
+    console.log(`  ${step}: ${conclusion} (confidence ${confidence}); progress ${csi.currentProgress}%, steps ${csi.completedSteps.join(' > ')}`);
+  }
+  console.log(`  all three ran under one lock (fence ${fence}); tool arguments were validated against each function's schema in the core`);
+}, { ttlSeconds: 30 });

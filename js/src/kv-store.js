@@ -11,9 +11,10 @@ import { ErrorCode } from './generated/constants.js';
 export function resolveKvStore(store) {
   let protocol = null;
   let mode = 'script';
-  if (typeof store?.command === 'function') protocol = store; // InMemoryKVStore, UpstashRestStore, ...
+  // Client libraries first: a node-redis client also has a `command` method (Redis's COMMAND).
+  if (typeof store?.sendCommand === 'function') protocol = fromNodeRedis(store); // node-redis
   else if (typeof store?.evalsha === 'function' && typeof store?.pipeline === 'function') protocol = fromUpstashClient(store); // @upstash/redis, @vercel/kv
-  else if (typeof store?.sendCommand === 'function') protocol = fromNodeRedis(store); // node-redis
+  else if (typeof store?.command === 'function') protocol = store; // InMemoryKVStore, UpstashRestStore, ...
   else if (['get', 'set', 'delete'].every((m) => typeof store?.[m] === 'function')) {
     protocol = fromLegacyStore(store); // the original package's KVStore
     mode = 'basic';

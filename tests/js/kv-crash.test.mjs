@@ -163,14 +163,9 @@ for (const [name, kind] of Object.entries(stores)) {
   });
 }
 
-// Known bug, kept visible: the manager's docs and README accept a node-redis client as the store,
-// but resolveKvStore (js/src/kv-store.js) checks `typeof store.command === 'function'` first, and a
-// node-redis client has `command()` — the Redis COMMAND command. The client is then driven as a
-// protocol store: every lock call sends COMMAND and gets the command table back (HOST_BAD_REPLY
-// "unexpected KV reply to acquire: {\"name\":\"restore-asking\",…"). fromNodeRedis(client) works.
-test('a node-redis client passed directly to KVLockManager works like fromNodeRedis(client)', {
-  todo: 'resolveKvStore takes a node-redis client for a command(args) store (its COMMAND method)',
-}, async () => {
+// Regression: a node-redis client also has `command()` (the Redis COMMAND command), so store
+// detection must recognise the client before it looks for a command(args) store.
+test('a node-redis client passed directly to KVLockManager works like fromNodeRedis(client)', async () => {
   const m = new KVLockManager(client, { keyPrefix: `direct-${randomBytes(4).toString('hex')}` });
   let lock;
   try {
