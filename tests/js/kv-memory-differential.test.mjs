@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, ErrorReply } from 'redis';
+// A seeded PRNG so a failing random sequence can be replayed (shared with the REST fixture).
+import { mulberry32 as prng } from '../fixtures/upstash-rest-server.mjs';
 import { InMemoryKVStore } from '../../adapters/kv-memory.js';
 import { KV_SCRIPTS } from '#internal/generated/constants.js';
 
@@ -338,17 +340,6 @@ test('SCAN MATCH / COUNT / TYPE over the same keys: same set after a full walk',
   await scanBoth('MATCH', '@*', 'TYPE', 'hash');
 });
 
-/** mulberry32: a small seeded PRNG so a failing random sequence can be replayed. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test(`a seeded random sequence of ${RANDOM_STEPS} commands gives identical replies`, async (t) => {
   const seed = Number(process.env.KV_DIFF_SEED ?? randomBytes(4).readUInt32LE(0));
