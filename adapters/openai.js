@@ -77,7 +77,9 @@ export function createFetchTransport(config = {}) {
           headers: { ...request.headers, ...fixed },
           body: request.body,
           signal: attempt.signal,
-          redirect: 'error', // never carry the key to another host
+          // Never follow a redirect (it would carry the key to another host); a 3xx reaches the
+          // core as a status and fails. ('error' would say so directly, but workerd rejects it.)
+          redirect: 'manual',
         });
         const length = Number(response.headers.get('content-length'));
         if (length > MAX_MESSAGE_BYTES) throw new AgentToolsError(ErrorCode.INPUT_TOO_LARGE, `response body of ${length} bytes exceeds MAX_MESSAGE_BYTES`);

@@ -10,6 +10,11 @@ import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 import { startUpstashRestServer } from '../fixtures/upstash-rest-server.mjs';
 import { startRedis } from '../helpers/redis.mjs';
+import { DEFAULT_SPEC_PATH, errorResponse, startOpenAIServer, toolCallResponse } from '../fixtures/openai-server.mjs';
+import { existsSync } from 'node:fs';
+
+const haveSpec = existsSync(DEFAULT_SPEC_PATH);
+const OPENAI_KEY = `sk-workerd-${process.pid}`;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixtures = path.join(here, 'workerd');
@@ -43,10 +48,12 @@ let mf;
 let baseUrl;
 let redis;
 let rest;
+let openai;
 
 before(async () => {
   redis = await startRedis();
   rest = await startUpstashRestServer({ redisUrl: redis.url, token: `workerd-${process.pid}` });
+  if (haveSpec) openai = await startOpenAIServer({ apiKey: OPENAI_KEY });
   const [code, wasm] = await Promise.all([bundleWorker(), readFile(wasmPath)]);
   // If the import had been inlined or dropped, workerd would have to compile wasm from bytes,
   // which it forbids during a request.
@@ -56,7 +63,12 @@ before(async () => {
     port: 0,
     compatibilityDate: '2025-09-01',
     // What a Vercel KV / Upstash project puts in the environment; here the local REST fixture.
-    bindings: { KV_REST_API_URL: rest.url, KV_REST_API_TOKEN: rest.token },
+    bindings: {
+      KV_REST_API_URL: rest.url,
+      KV_REST_API_TOKEN: rest.token,
+      OPENAI_BASE_URL: openai?.url ?? 'http://127.0.0.1:9/v1',
+      OPENAI_API_KEY: OPENAI_KEY,
+    },
     modulesRoot,
     modules: [
       { type: 'ESModule', path: path.join(modulesRoot, 'worker.mjs'), contents: code },
@@ -70,6 +82,7 @@ before(async () => {
 after(async () => {
   await mf?.dispose();
   await rest?.close();
+  await openai?.close();
   await redis?.stop();
 });
 
@@ -124,4 +137,24 @@ test('workerd: locks over Upstash REST with fetch, from inside the worker', asyn
   assert.deepEqual(body.renewed, { fence: 1, aborted: false, held: true });
   assert.deepEqual(body.afterwards, []);
   t.diagnostic(`workerd: 200 concurrent acquires + 10 releases + a renewed hold over REST in ${ms(clientMs)} (client)`);
+});
+
+test('workerd: a task through the fetch transport retries a 429 and validates the tool call', { skip: !haveSpec && 'no ../shared/specs' }, async (t) => {
+  const args = { analysis: 'a', conclusion: 'c', confidence: 0.5, inferred_assets: 2 };
+  openai.reset();
+  openai.script(errorResponse(429, { headers: { 'retry-after-ms': '30' } }), toolCallResponse({ name: 'analyze_intent', arguments: JSON.stringify(args) }));
+  const { body, clientMs } = await call('/task');
+  assert.equal(body.success, true, JSON.stringify(body.error));
+  assert.deepEqual(body.stepResult, { step: 'intent_analysis', ...args });
+  assert.equal(openai.requests.length, 2);
+  assert.ok(openai.requests.every((r) => r.valid && r.authorized));
+  assert.deepEqual(openai.requests[0].body, openai.requests[1].body);
+
+  openai.reset();
+  openai.script(toolCallResponse({ name: 'analyze_intent', arguments: '{"analysis": 1}' }));
+  const bad = (await call('/task')).body;
+  assert.equal(bad.success, false);
+  assert.equal(bad.error.code, 'VALIDATION_FAILED');
+  assert.ok(!JSON.stringify(bad).includes(OPENAI_KEY));
+  t.diagnostic(`workerd: task with one 429 retry in ${ms(clientMs)} (client)`);
 });

@@ -4,6 +4,7 @@ import { probe } from './global-scope-probe.js';
 import { getDefaultEngine } from '@growthub/agent-tools/runtime';
 import { KVLockManager } from '@growthub/agent-tools/kv';
 import { UpstashRestStore } from '@growthub/agent-tools/adapters';
+import { AgentTaskExecutor, AgentTaskConfigs } from '@growthub/agent-tools/tasks';
 import { bridgeBurst } from '../workload.js';
 
 // performance.now() only advances across I/O in workerd; the test also times each round trip.
@@ -53,6 +54,14 @@ export default {
           inspected, listed, released, renewed,
           afterwards: await a.listKvLocks(),
         });
+      }
+      if (url.pathname === '/task') {
+        // One task through the built-in fetch transport, from inside workerd, against the OpenAI
+        // fixture (its base URL and key come from the test's bindings, as secrets would).
+        const executor = new AgentTaskExecutor({ apiKey: env.OPENAI_API_KEY, baseURL: env.OPENAI_BASE_URL, maxRetries: 2 });
+        const request = { threadId: '6f1c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f', userId: 'u', agentType: 'TEXT_ANALYSIS_AGENT', taskSequence: 1 };
+        const result = await executor.executeAgentTask(request, { prompt: 'p' }, AgentTaskConfigs.INTENT_ANALYSIS);
+        return json(result);
       }
       return json({ error: `no route ${url.pathname}` }, 404);
     } catch (error) {
