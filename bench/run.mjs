@@ -4,10 +4,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchBridge } from './bridge.mjs';
 import { benchKv } from './kv.mjs';
+import { benchTasks } from './tasks.mjs';
 
 const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(out, { recursive: true });
-const suites = { bridge: benchBridge, kv: benchKv };
+const suites = { bridge: benchBridge, kv: benchKv, tasks: benchTasks };
 const only = process.argv[2];
 for (const [name, bench] of Object.entries(suites)) {
   if (only && only !== name) continue;
