@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "agent_tools/schema.hpp"
 #include "agent_tools/time.hpp"
@@ -337,6 +339,18 @@ Plan make_plan(const json& input) {
   return plan;
 }
 
+// Compiled schemas by their JSON text: a task's function definition is the same on every call, and
+// compiling costs far more than validating. Bounded: cleared when it reaches 64 entries.
+std::shared_ptr<const schema::Schema> compiled(const json& parameters) {
+  static std::unordered_map<std::string, std::shared_ptr<const schema::Schema>> cache;
+  std::string key = dump_json(parameters);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  auto schema = std::make_shared<const schema::Schema>(schema::Schema::compile(parameters));
+  if (cache.size() >= 64) cache.clear();
+  cache.emplace(std::move(key), schema);
+  return schema;
+}
+
 }  // namespace
 
 bool is_reasoning_model(std::string_view model) noexcept {
@@ -353,8 +367,8 @@ Task<json> execute(OpContext& ctx, json input) {
   try {
     Plan plan = make_plan(input);
     const json& parameters = field(plan.function, "parameters");
-    std::optional<schema::Schema> validator;
-    if (!parameters.is_null()) validator = schema::Schema::compile(parameters);
+    std::shared_ptr<const schema::Schema> validator;
+    if (!parameters.is_null()) validator = compiled(parameters);
 
     std::uint32_t retries = 0;
     json body = plan.body;
