@@ -3,6 +3,7 @@
 // renders the caller's prompt template, and hands the core an `http` host function (fetch, or
 // the caller's own OpenAI client).
 import { z } from 'zod';
+import { toJSONSchema } from 'zod/v4';
 import { createClientTransport, createFetchTransport } from '#adapters/openai.js';
 import { defaultEngineIfReady, getDefaultEngine } from './engine.js';
 import { AgentToolsError } from './errors.js';
@@ -49,7 +50,22 @@ export class AgentTaskBuilder {
   tool(toolName) { this.#config.toolName = toolName; return this; }
   systemPrompt(prompt) { this.#config.systemPrompt = prompt; return this; }
   userPrompt(template) { this.#config.userPromptTemplate = template; return this; }
-  function(definition) { this.#config.functionDefinition = definition; return this; }
+  /**
+   * The function the model must call. `parameters` is a JSON Schema, or a zod 4 schema, which is
+   * converted with zod's own JSON Schema export (and typed as the task's result).
+   */
+  function(definition) {
+    const parameters = definition?.parameters;
+    if (parameters?._zod) {
+      const { $schema, ...schema } = toJSONSchema(parameters);
+      definition = { ...definition, parameters: schema };
+    } else if (parameters?._def && typeof parameters.safeParse === 'function') {
+      throw new AgentToolsError(ErrorCode.INVALID_ARGUMENT,
+        'zod 3 schemas have no JSON Schema export: use a zod 4 schema (zod@4, or "zod/v4" in zod 3.25) or a JSON Schema');
+    }
+    this.#config.functionDefinition = definition;
+    return this;
+  }
   progress(percent) { this.#config.progressPercent = percent; return this; }
   model(config) { this.#config.modelConfig = config; return this; }
 

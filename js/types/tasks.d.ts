@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type * as z4 from 'zod/v4';
 import type { AgentEngine, JsonValue } from './runtime.js';
 
 export declare const BaseAgentTaskRequestSchema: z.ZodObject<{
@@ -35,7 +36,9 @@ export interface AgentTaskFunction {
   strict?: boolean;
 }
 
-export interface AgentTaskConfig<TInput = Record<string, unknown>> {
+export interface AgentTaskConfig<TInput = Record<string, unknown>, TResult extends Record<string, unknown> = Record<string, JsonValue>> {
+  /** Type-only: the validated arguments' type (from a zod schema), carried to the result. */
+  readonly __result?: TResult;
   taskName: string;
   taskType: 'analysis' | 'image_generation' | 'text_generation' | 'completion';
   apiRoute?: string;
@@ -88,10 +91,10 @@ export interface ExecuteOptions {
 
 export declare class AgentTaskExecutor {
   constructor(clientOrConfig?: OpenAIClient | OpenAIFetchConfig, options?: { defaultModel?: string; defaultTemperature?: number; repair?: boolean; timeoutMs?: number; maxRetries?: number; engine?: AgentEngine });
-  executeAgentTask<TInput extends Record<string, unknown>>(request: BaseAgentTaskRequest | Record<string, unknown>, taskInput: TInput, config: AgentTaskConfig<TInput>, options?: ExecuteOptions): Promise<AgentTaskResult>;
+  executeAgentTask<TInput extends Record<string, unknown>, TResult extends Record<string, unknown>>(request: BaseAgentTaskRequest | Record<string, unknown>, taskInput: TInput, config: AgentTaskConfig<TInput, TResult>, options?: ExecuteOptions): Promise<AgentTaskResult<TResult>>;
 }
 
-export declare class AgentTaskBuilder {
+export declare class AgentTaskBuilder<TResult extends Record<string, unknown> = Record<string, JsonValue>> {
   static create(taskName: string): AgentTaskBuilder;
   name(taskName: string): this;
   type(taskType: AgentTaskConfig['taskType']): this;
@@ -99,11 +102,14 @@ export declare class AgentTaskBuilder {
   tool(toolName: string): this;
   systemPrompt(prompt: string): this;
   userPrompt(template: (data: Record<string, unknown>) => string): this;
-  function(definition: AgentTaskFunction): this;
+  /** A JSON Schema function definition. */
+  function(definition: AgentTaskFunction): AgentTaskBuilder<Record<string, JsonValue>>;
+  /** A zod 4 schema as the parameters: converted with zod's JSON Schema export, and the result typed by it. */
+  function<S extends z4.ZodObject>(definition: { name: string; description: string; parameters: S; strict?: boolean }): AgentTaskBuilder<z4.infer<S>>;
   progress(percent: number): this;
   model(config: AgentTaskConfig['modelConfig']): this;
   /** A fresh, validated copy; throws "Missing required field: <field>". */
-  build(): AgentTaskConfig;
+  build(): AgentTaskConfig<Record<string, unknown>, TResult>;
 }
 
 type BrandContext = { brand_name?: string; colors?: JsonValue; messaging?: string; referenceImages?: unknown[] };

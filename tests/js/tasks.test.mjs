@@ -5,6 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import OpenAI from 'openai';
+import * as z4 from 'zod/v4';
+import { z as z3 } from 'zod';
 import {
   AgentTaskBuilder, AgentTaskConfigs, AgentTaskExecutor, BaseAgentTaskRequestSchema,
   createTaskHelpers, handleAgentTaskError, validateAgentTaskRequest,
@@ -206,6 +208,36 @@ describe('transport details', { skip: !haveSpec }, () => {
     const r = await executor.executeAgentTask(request, intentInput, AgentTaskConfigs.INTENT_ANALYSIS);
     assert.equal(r.error.details.status, 401);
     assert.ok(!JSON.stringify(r).includes('sk-wrong-SECRET-123'));
+  });
+});
+
+describe('zod schemas as function parameters', { skip: !haveSpec }, () => {
+  test("a zod 4 schema is converted with zod's JSON Schema export and validates the tool call", async () => {
+    const config = AgentTaskBuilder.create('summary').type('analysis').tool('summarizer').systemPrompt('Summarise.')
+      .userPrompt((d) => `Summarise ${d.text}`).progress(40)
+      .function({ name: 'summarize', description: 'A summary', parameters: z4.object({ title: z4.string().min(1), score: z4.number().int() }) })
+      .build();
+    assert.deepEqual(config.functionDefinition.parameters, {
+      type: 'object',
+      properties: { title: { type: 'string', minLength: 1 }, score: { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 } },
+      required: ['title', 'score'],
+      additionalProperties: false,
+    });
+    const executor = new AgentTaskExecutor({ apiKey: API_KEY, baseURL: server.url, maxRetries: 0 });
+    server.reset();
+    server.script(toolCallResponse({ name: 'summarize', arguments: '{"title":"T","score":3}' }),
+      toolCallResponse({ name: 'summarize', arguments: '{"title":"T","score":3,"extra":true}' }));
+    const ok = await executor.executeAgentTask(request, { text: 'x' }, config);
+    assert.deepEqual(ok.stepResult, { step: 'summary', title: 'T', score: 3 });
+    assert.equal(server.requests[0].valid, true);
+    const extra = await executor.executeAgentTask(request, { text: 'x' }, config);
+    assert.equal(extra.error.code, 'VALIDATION_FAILED');
+    assert.equal(extra.error.details.issues[0].keyword, 'additionalProperties');
+  });
+
+  test('a zod 3 schema is refused with a clear error (zod 3 has no JSON Schema export)', () => {
+    assert.throws(() => new AgentTaskBuilder().function({ name: 'f', description: 'd', parameters: z3.object({ a: z3.string() }) }),
+      { code: 'INVALID_ARGUMENT', message: /zod 4/ });
   });
 });
 

@@ -20,3 +20,15 @@ export async function task(): Promise<number> {
   if (!result.success) return result.error?.details?.reason === 'http_status' ? 1 : 2;
   return result.updatedCSI.currentProgress;
 }
+
+import * as z4 from 'zod/v4';
+
+export async function typedByZod(executor: AgentTaskExecutor, request: BaseAgentTaskRequest): Promise<string | undefined> {
+  const config = AgentTaskBuilder.create('typed').type('analysis').tool('t').systemPrompt('s').userPrompt(() => 'u').progress(10)
+    .function({ name: 'summarize', description: 'd', parameters: z4.object({ title: z4.string(), score: z4.number() }) })
+    .build();
+  const result = await executor.executeAgentTask(request, {}, config);
+  const score: number | undefined = result.stepResult.score;
+  void score;
+  return result.stepResult.title;
+}
