@@ -77,3 +77,19 @@ export async function bridgeBurst(engine, { count = 1000, seed = 1 } = {}) {
   }
   return { count, ms, failedAsExpected, mismatches };
 }
+
+/**
+ * True when this realm refuses code generation from strings (eval and new Function both throw
+ * EvalError): a runtime test that passes with this true proves the package used neither.
+ */
+export function codeGenerationBlocked() {
+  const attempts = [() => (0, eval)('1'), () => new Function('return 1')()];
+  return attempts.every((attempt) => {
+    try {
+      attempt();
+      return false;
+    } catch (error) {
+      return error instanceof EvalError;
+    }
+  });
+}

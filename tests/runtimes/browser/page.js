@@ -2,26 +2,13 @@
 // unbundled js/src files, with `#wasm-module` mapped to the browser loader), runs the shared
 // workload, and leaves the result in `globalThis.workload` for browser.test.mjs to read.
 import { getDefaultEngine } from '@growthub/agent-tools/runtime';
-import { bridgeBurst } from '../workload.js';
+import { bridgeBurst, codeGenerationBlocked } from '../workload.js';
 
 // Any CSP violation before the probe below comes from the package (e.g. an eval in the glue).
 const violations = [];
 document.addEventListener('securitypolicyviolation', (event) => {
   violations.push(`${event.violatedDirective} blocked ${event.blockedURI} at ${event.sourceFile}:${event.lineNumber}`);
 });
-
-// Proves the page's CSP really forbids eval/new Function, so a passing run means the glue used neither.
-function codeGenerationBlocked() {
-  const attempts = [() => (0, eval)('1'), () => new Function('return 1')()];
-  return attempts.every((attempt) => {
-    try {
-      attempt();
-      return false;
-    } catch (error) {
-      return error instanceof EvalError;
-    }
-  });
-}
 
 async function run(seed) {
   const started = performance.now();

@@ -2,20 +2,7 @@
 // imports the package by name. edge.test.mjs bundles it with the `edge-light` condition and
 // evaluates it in an EdgeRuntime VM, where code generation from strings is off.
 import { getDefaultEngine } from '@growthub/agent-tools/runtime';
-import { bridgeBurst } from '../workload.js';
-
-// Proves the VM really forbids eval/new Function, so a passing run means the glue used neither.
-function codeGenerationBlocked() {
-  const attempts = [() => (0, eval)('1'), () => new Function('return 1')()];
-  return attempts.every((attempt) => {
-    try {
-      attempt();
-      return false;
-    } catch (error) {
-      return error instanceof EvalError;
-    }
-  });
-}
+import { bridgeBurst, codeGenerationBlocked } from '../workload.js';
 
 async function run(seed) {
   const started = performance.now();
