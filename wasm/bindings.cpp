@@ -1,14 +1,17 @@
-// The embind surface: one class, Engine, whose methods each feed one input to the core and return
-// the events it produced as a JSON string. No method calls back into JS, so nothing can re-enter.
+// The boundary: one class, Engine, whose life embind manages, and three plain exports that each
+// feed one input to it and report the events it produced (JSON text left in wasm memory for the
+// driver to decode at once). Nothing here calls back into JS, so nothing can re-enter.
 //
 // Memory ownership across the boundary:
 // - Documents going in (operation inputs, host replies) are copied by the JS driver into a buffer
 //   it allocates with _malloc, after checking the allocation succeeded (embind's own string
 //   marshalling would write through a null pointer if malloc failed). The method takes ownership
 //   and frees the buffer before returning, whatever happens.
-// - Events coming out are returned as std::string, which embind copies into a JS string.
-// JS therefore never keeps a view into wasm memory, which memory growth would detach.
+// - Events coming out stay in the engine's buffer until the next input; the driver decodes them
+//   into a JS string straight after the call, so JS never keeps a view into wasm memory, which
+//   memory growth would detach.
 #include <emscripten/bind.h>
+#include <emscripten/emscripten.h>
 
 #include <malloc.h>
 
@@ -22,10 +25,6 @@
 namespace {
 
 using agent_tools::Engine;
-
-// Event strings for the few failures the core cannot report itself (out of memory while
-// recording events): the driver turns a fault into a rejected promise for every live operation.
-std::string fault(const char* what) { return std::string("[{\"fault\":\"") + what + "\"}]"; }
 
 // A (pointer, length) buffer allocated by the driver with _malloc; freed when this goes.
 struct OwnedBuffer {
@@ -41,21 +40,30 @@ struct OwnedBuffer {
 
 class WasmEngine {
  public:
-  // Every input carries the host's clock (ms since the epoch), read by the core as "now".
-  std::string start(std::uint32_t op, const std::string& name, std::uintptr_t input, std::size_t length, double now) {
-    OwnedBuffer buffer(input, length);
+  // Each input returns the length of the events it produced; agent_tools_events() points at
+  // them. Every input carries the host's clock (ms since the epoch), read by the core as "now".
+  std::size_t start(std::uint32_t op, char* buffer, std::size_t name_length, std::size_t length, double now) {
+    OwnedBuffer owned(reinterpret_cast<std::uintptr_t>(buffer), length);
+    std::string_view all = owned.view();
+    if (name_length > all.size()) name_length = all.size();
     engine_.set_clock(now);
-    return guarded([&] { engine_.start(op, name, buffer.view()); });
+    return guarded([&] { engine_.start(op, all.substr(0, name_length), all.substr(name_length)); });
   }
-  std::string resume(std::uint32_t call, bool ok, std::uintptr_t reply, std::size_t length, double now) {
-    OwnedBuffer buffer(reply, length);
+  std::size_t resume(std::uint32_t call, bool ok, char* buffer, std::size_t length, double now) {
+    OwnedBuffer owned(reinterpret_cast<std::uintptr_t>(buffer), length);
     engine_.set_clock(now);
-    return guarded([&] { engine_.resume(call, ok, buffer.view()); });
+    return guarded([&] { engine_.resume(call, ok, owned.view()); });
   }
-  std::string cancel(std::uint32_t op, double now) {
+  std::size_t cancel(std::uint32_t op, double now) {
     engine_.set_clock(now);
     return guarded([&] { engine_.cancel(op); });
   }
+  const char* events() const noexcept { return events_.data(); }
+
+  // The raw functions below take this address.
+  // Not noexcept: embind 3.1.6 cannot bind noexcept member functions.
+  std::uintptr_t address() const { return reinterpret_cast<std::uintptr_t>(this); }
+
   // Counters plus the allocator's bytes in use, for leak checks and memory reports.
   std::string stats() const {
     auto s = engine_.stats();
@@ -71,26 +79,57 @@ class WasmEngine {
 
  private:
   template <class F>
-  std::string guarded(F&& input) {
+  std::size_t guarded(F&& input) {
     try {
       input();
-      return engine_.take_events();
+      events_ = engine_.take_events();
     } catch (const std::bad_alloc&) {
-      return fault("out of memory");
+      events_ = kOutOfMemory;
     } catch (...) {
-      return fault("internal error");
+      events_ = kInternalError;
     }
+    return events_.size();
   }
+  // Events for the few failures the core cannot report itself (out of memory while recording
+  // events): the driver turns a fault into a rejected promise for every live operation.
+  static constexpr std::string_view kOutOfMemory = R"([{"fault":"out of memory"}])";
+  static constexpr std::string_view kInternalError = R"([{"fault":"internal error"}])";
   Engine engine_;
+  std::string_view events_;  // the engine's buffer (or a constant above) until the next input
 };
 
 }  // namespace
 
+// The object's lifetime is embind's (JS owns it: `new Engine()`, `delete()`); the inputs are plain
+// exports, because embind's generic invoker (all there is without dynamic code generation) costs
+// about a microsecond per call, as much as a lock operation's whole step in the core.
 EMSCRIPTEN_BINDINGS(agent_tools) {
   emscripten::class_<WasmEngine>("Engine")
       .constructor<>()
-      .function("start", &WasmEngine::start)
-      .function("resume", &WasmEngine::resume)
-      .function("cancel", &WasmEngine::cancel)
+      .function("address", &WasmEngine::address)
       .function("stats", &WasmEngine::stats);
+}
+
+extern "C" {
+
+/// `buffer` (from _malloc, owned by the core from here on) holds the operation name followed by
+/// its JSON input; the first `name_length` bytes are the name.
+EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_start(WasmEngine* engine, std::uint32_t op, char* buffer,
+                                                   std::size_t name_length, std::size_t length, double now) {
+  return engine->start(op, buffer, name_length, length, now);
+}
+
+/// `buffer` (owned by the core from here on) holds the reply's JSON text.
+EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_resume(WasmEngine* engine, std::uint32_t call, int ok, char* buffer,
+                                                    std::size_t length, double now) {
+  return engine->resume(call, ok != 0, buffer, length, now);
+}
+
+EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_cancel(WasmEngine* engine, std::uint32_t op, double now) {
+  return engine->cancel(op, now);
+}
+
+/// The events of the last input (UTF-8 JSON), valid until the next input.
+EMSCRIPTEN_KEEPALIVE const char* agent_tools_events(const WasmEngine* engine) { return engine->events(); }
+
 }

@@ -39,7 +39,7 @@ Task<json> echo(OpContext& ctx, json input) {
         if (!arg.is_string()) throw Error(ErrorCode::invalid_argument, "kv args must be strings");
         command.push_back(arg.get<std::string>());
       }
-      results.push_back(co_await ctx.kv(std::move(command)));
+      results.push_back(parse_json(co_await ctx.kv(command), ErrorCode::host_bad_reply, "host reply"));
     } else if (kind == "http") {
       results.push_back(co_await ctx.http(field(call, "request")));
     } else if (kind == "sleep") {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <new>
 
+#include "agent_tools/json_text.hpp"
 #include "agent_tools/operations.hpp"
 
 namespace agent_tools {
@@ -10,32 +11,54 @@ namespace agent_tools {
 struct Engine::Operation {
   Operation(Engine& engine, OpId id) : context(engine, id) {}
   OpContext context;
-  Task<json> task;
+  Task<std::string> task;  // the value's JSON text
   std::vector<CallId> pending;  // host calls in flight, in the order they were made
   bool cancelled = false;
 };
 
 // --- OpContext: the typed host calls --------------------------------------------------------
 
+namespace detail {
+
+void throw_host_failure(std::string_view text) {
+  json error;
+  try {
+    error = parse_json(text, ErrorCode::host_bad_reply, "host error");
+  } catch (const Error& e) {
+    throw Error(ErrorCode::host_bad_reply, "the host reported a failure that is not JSON: " + e.message());
+  }
+  throw Error::from_json(error, ErrorCode::host_error);
+}
+
+}  // namespace detail
+
 namespace {
 
-json keep(json&& reply) { return std::move(reply); }
+std::string keep_text(std::string_view reply) { return std::string(reply); }
 
-std::nullptr_t expect_null(json&& reply) {
-  if (!reply.is_null()) throw Error(ErrorCode::host_bad_reply, "sleep must resolve to null");
+json parse_reply(std::string_view reply) { return parse_json(reply, ErrorCode::host_bad_reply, "host reply"); }
+
+std::nullptr_t expect_null(std::string_view reply) {
+  JsonReader reader(reply, ErrorCode::host_bad_reply, "host reply");
+  if (reader.peek() != JsonKind::null) throw Error(ErrorCode::host_bad_reply, "sleep must resolve to null");
+  reader.read_null();
+  reader.finish();
   return nullptr;
 }
 
-double expect_time(json&& reply) {
-  if (!reply.is_number() || reply.get<double>() < 0) {
-    throw Error(ErrorCode::host_bad_reply, "now must return milliseconds since the epoch");
-  }
-  return reply.get<double>();
+double expect_time(std::string_view reply) {
+  JsonReader reader(reply, ErrorCode::host_bad_reply, "host reply");
+  double ms = reader.peek() == JsonKind::number ? reader.read_number() : -1;
+  reader.finish();
+  if (ms < 0) throw Error(ErrorCode::host_bad_reply, "now must return milliseconds since the epoch");
+  return ms;
 }
 
-std::string expect_hex(json&& reply) {
-  if (!reply.is_string()) throw Error(ErrorCode::host_bad_reply, "random must return hex text");
-  auto hex = reply.get<std::string>();
+std::string expect_hex(std::string_view reply) {
+  JsonReader reader(reply, ErrorCode::host_bad_reply, "host reply");
+  if (reader.peek() != JsonKind::string) throw Error(ErrorCode::host_bad_reply, "random must return hex text");
+  std::string hex = reader.read_string();
+  reader.finish();
   bool valid = hex.size() % 2 == 0 && std::all_of(hex.begin(), hex.end(), [](char c) {
                  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
                });
@@ -45,23 +68,27 @@ std::string expect_hex(json&& reply) {
 
 }  // namespace
 
-HostCall<json> OpContext::kv(std::vector<std::string> args) {
-  return {*this, HostCallKind::kv, json(std::move(args)), &keep};
+HostCall<std::string> OpContext::kv(const std::vector<std::string>& args) {
+  JsonWriter out;
+  out.begin_array();
+  for (const std::string& arg : args) out.string(arg);
+  out.end_array();
+  return {*this, HostCallKind::kv, out.take(), &keep_text};
 }
 
-HostCall<json> OpContext::http(json request) {
-  return {*this, HostCallKind::http, std::move(request), &keep};
+HostCall<json> OpContext::http(const json& request) {
+  return {*this, HostCallKind::http, dump_json(request), &parse_reply};
 }
 
 HostCall<std::nullptr_t> OpContext::sleep(std::uint32_t ms) {
-  return {*this, HostCallKind::sleep, json{{"ms", ms}}, &expect_null};
+  return {*this, HostCallKind::sleep, "{\"ms\":" + std::to_string(ms) + '}', &expect_null};
 }
 
-HostCall<double> OpContext::host_now() { return {*this, HostCallKind::now, nullptr, &expect_time}; }
+HostCall<double> OpContext::host_now() { return {*this, HostCallKind::now, {}, &expect_time}; }
 
 HostCall<double> OpContext::now() {
   if (engine_.clock_ < 0) return host_now();
-  return HostCall<double>::answered(*this, HostCallKind::now, engine_.clock_, &expect_time);
+  return HostCall<double>::answered(*this, HostCallKind::now, engine_.clock_);
 }
 
 Task<std::string> OpContext::random_hex(std::uint32_t count) {
@@ -81,7 +108,7 @@ HostCall<std::string> OpContext::host_random_hex(std::uint32_t count) {
   if (count > MAX_RANDOM_BYTES) {
     throw Error(ErrorCode::invalid_argument, "random request exceeds MAX_RANDOM_BYTES");
   }
-  return {*this, HostCallKind::random, json{{"bytes", count}}, &expect_hex};
+  return {*this, HostCallKind::random, "{\"bytes\":" + std::to_string(count) + '}', &expect_hex};
 }
 
 bool OpContext::cancelled() const noexcept { return engine_.is_cancelled(id_); }
@@ -99,6 +126,12 @@ Engine::~Engine() {
 // Events are written straight into the output text: building a json object per event only to
 // serialise it again showed up as the largest cost of a host call.
 std::string& Engine::begin_event() {
+  if (events_taken_) {
+    events_taken_ = false;
+    // Keep the buffer for the next input, unless one huge event left it oversized.
+    if (events_.capacity() > (1u << 20)) events_ = std::string();
+    events_.clear();
+  }
   events_ += events_.empty() ? '[' : ',';
   return events_;
 }
@@ -107,17 +140,15 @@ void Engine::emit_abort(CallId call) {
   begin_event() += "{\"abort\":" + std::to_string(call) + '}';
 }
 
-void Engine::emit_done(OpId op, const char* key, const json& payload) {
-  auto& out = begin_event();
-  out += "{\"done\":" + std::to_string(op) + ",\"" + key + "\":";
-  write_json(out, payload);
-  out += '}';
-}
-
-std::string Engine::take_events() {
-  if (events_.empty()) return "[]";
+std::string_view Engine::take_events() {
+  if (events_taken_ || events_.empty()) {
+    events_taken_ = false;
+    events_.clear();
+    return "[]";
+  }
   events_ += ']';
-  return std::exchange(events_, std::string());
+  events_taken_ = true;
+  return events_;
 }
 
 EngineStats Engine::stats() const noexcept {
@@ -132,7 +163,7 @@ bool Engine::is_cancelled(OpId op) const noexcept {
   return it != operations_.end() && it->second->cancelled;
 }
 
-CallId Engine::emit_call(OpId op, HostCallKind kind, const json& args,
+CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args,
                          coro::coroutine_handle<> waiter, detail::CallSlot* slot) {
   // Ids wrap after 2^32 calls; skip 0 and any id still in flight.
   while (next_call_ == 0 || calls_.count(next_call_)) ++next_call_;
@@ -144,15 +175,16 @@ CallId Engine::emit_call(OpId op, HostCallKind kind, const json& args,
   out += "{\"call\":" + std::to_string(id) + ",\"op\":" + std::to_string(op) + ",\"kind\":\"";
   out += to_string(kind);
   out += '"';
-  if (!args.is_null()) {
+  if (!args.empty()) {
     out += ",\"args\":";
-    write_json(out, args);
+    out += args;
   }
   out += '}';
   return id;
 }
 
-void Engine::finish(OpId op, bool ok, const json& payload) {
+// `payload` is the value's JSON text (ok) or the error's (not ok).
+void Engine::finish(OpId op, bool ok, std::string_view payload) {
   auto it = operations_.find(op);
   if (it == operations_.end()) return;
   // A finished operation leaves nothing in flight (possible once operations fan out).
@@ -160,32 +192,35 @@ void Engine::finish(OpId op, bool ok, const json& payload) {
     calls_.erase(call);
     emit_abort(call);
   }
-  emit_done(op, ok ? "value" : "error", payload);
+  auto& out = begin_event();
+  out += "{\"done\":" + std::to_string(op) + (ok ? ",\"value\":" : ",\"error\":");
+  out += payload;
+  out += '}';
   operations_.erase(it);
   ++counters_.finished;
 }
 
+void Engine::fail(OpId op, const Error& error) { finish(op, false, dump_json(error.to_json())); }
+
 // Runs one step of an operation (its first, or the continuation after a host call) and, when the
 // coroutine has finished, reports its outcome. Every exception is turned into a typed `done`.
 void Engine::run(OpId op, coro::coroutine_handle<> step) {
-  json error;
   try {
     step.resume();
     Operation& operation = *operations_.at(op);
     if (!operation.task.done()) return;
-    json value = operation.task.result();
+    std::string value = operation.task.result();
     finish(op, true, value);
     return;
   } catch (const Error& e) {
-    error = e.to_json();
+    fail(op, e);
   } catch (const std::bad_alloc&) {
-    error = Error(ErrorCode::input_too_large, "out of memory").to_json();
+    fail(op, Error(ErrorCode::input_too_large, "out of memory"));
   } catch (const std::exception& e) {
-    error = Error(ErrorCode::internal, std::string("internal error: ") + e.what()).to_json();
+    fail(op, Error(ErrorCode::internal, std::string("internal error: ") + e.what()));
   } catch (...) {
-    error = Error(ErrorCode::internal, "internal error").to_json();
+    fail(op, Error(ErrorCode::internal, "internal error"));
   }
-  finish(op, false, error);
 }
 
 void Engine::start(OpId op, std::string_view name, std::string_view input_json) {
@@ -201,18 +236,22 @@ void Engine::start(OpId op, std::string_view name, std::string_view input_json) 
   slot = std::make_unique<Operation>(*this, op);
   try {
     if (!fn) throw Error(ErrorCode::unknown_operation, "unknown operation: " + std::string(name));
-    slot->task = fn(slot->context, parse_json(input_json, ErrorCode::invalid_argument, "input"));
+    if (input_json.size() > MAX_MESSAGE_BYTES) {
+      throw Error(ErrorCode::input_too_large, "input is " + std::to_string(input_json.size()) +
+                                                  " bytes; the limit is " + std::to_string(MAX_MESSAGE_BYTES));
+    }
+    slot->task = fn(slot->context, std::string(input_json));
   } catch (const Error& e) {
-    finish(op, false, e.to_json());
+    fail(op, e);
     return;
   } catch (const std::bad_alloc&) {
-    finish(op, false, Error(ErrorCode::input_too_large, "out of memory").to_json());
+    fail(op, Error(ErrorCode::input_too_large, "out of memory"));
     return;
   }
   run(op, slot->task.handle());
 }
 
-void Engine::deliver(CallId call, bool ok, json value) {
+void Engine::deliver(CallId call, bool ok, std::string_view text) {
   auto it = calls_.find(call);
   if (it == calls_.end()) {
     ++counters_.stale_replies;  // aborted, or answered twice: nothing waits for it any more
@@ -223,30 +262,28 @@ void Engine::deliver(CallId call, bool ok, json value) {
   auto& list = pending.op->pending;
   list.erase(std::find(list.begin(), list.end(), call));
   pending.slot->ok = ok;
-  pending.slot->value = std::move(value);
+  pending.slot->text.assign(text);
   run(pending.op->context.id(), pending.waiter);
 }
 
+// The reply is handed over as text; the awaiting coroutine decodes (and validates) it.
 void Engine::resume(CallId call, bool ok, std::string_view reply_json) {
   if (!calls_.count(call)) {
     ++counters_.stale_replies;
     return;
   }
-  try {
-    json reply = parse_json(reply_json, ErrorCode::host_bad_reply, "host reply");
-    deliver(call, ok, std::move(reply));
-  } catch (const Error& e) {
-    deliver(call, false, e.to_json());
-  } catch (const std::bad_alloc&) {
-    deliver(call, false, Error(ErrorCode::input_too_large, "host reply too large").to_json());
+  if (reply_json.size() > MAX_MESSAGE_BYTES) {
+    deliver(call, false, dump_json(Error(ErrorCode::input_too_large, "host reply too large").to_json()));
+    return;
   }
+  deliver(call, ok, reply_json);
 }
 
 void Engine::cancel(OpId op) {
   auto it = operations_.find(op);
   if (it == operations_.end()) return;
   it->second->cancelled = true;
-  const json cancelled = Error(ErrorCode::cancelled, "operation cancelled").to_json();
+  const std::string cancelled = dump_json(Error(ErrorCode::cancelled, "operation cancelled").to_json());
   // Each delivery may finish the operation (erasing it), so look it up again every round.
   for (;;) {
     auto live = operations_.find(op);

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <string_view>
 #include <vector>
+
+#include "agent_tools/json_text.hpp"
 
 namespace agent_tools::kv {
 
@@ -23,67 +27,57 @@ Strings strings(Parts&&... parts) {
 
 // --- input checking --------------------------------------------------------------------------
 
-const json& field(const json& object, std::string_view name) {
-  static const json missing;
-  auto it = object.find(name);
-  return it == object.end() ? missing : *it;
+Fields read_input(std::string_view text, const char* operation) {
+  return Fields::parse(text, ErrorCode::invalid_argument, std::string(operation) + " input");
 }
 
-std::string required_string(const json& input, const char* name) {
-  const json& value = field(input, name);
-  if (!value.is_string() || value.get_ref<const std::string&>().empty()) {
+std::string required_string(const Field& value, const char* name) {
+  if (!value.is_string() || value.text.empty()) {
     throw Error(ErrorCode::invalid_argument, std::string(name) + " must be a non-empty string");
   }
-  return value.get<std::string>();
+  return value.text;
 }
 
 // A whole number of milliseconds in (0, 2^53), given as a JSON number.
-std::int64_t positive_ms(const json& value, const char* name) {
-  if (!value.is_number() || !std::isfinite(value.get<double>())) {
+std::int64_t positive_ms(const Field& value, const char* name) {
+  if (value.kind != JsonKind::number || !std::isfinite(value.number)) {
     throw Error(ErrorCode::invalid_argument, std::string(name) + " must be a number of milliseconds");
   }
-  double ms = value.get<double>();
+  double ms = value.number;
   if (ms <= 0 || ms != std::floor(ms) || ms > 9007199254740991.0) {
     throw Error(ErrorCode::invalid_argument, std::string(name) + " must be a positive whole number of milliseconds");
   }
   return static_cast<std::int64_t>(ms);
 }
 
-bool basic_mode(const json& input) {
-  const json& mode = field(input, "mode");
-  if (mode.is_null() || mode == "script") return false;
-  if (mode == "basic") return true;
+bool basic_mode(const Fields& input) {
+  const Field& mode = input["mode"];
+  if (mode.is_null() || (mode.is_string() && mode.text == "script")) return false;
+  if (mode.is_string() && mode.text == "basic") return true;
   throw Error(ErrorCode::invalid_argument, "mode must be \"script\" or \"basic\"");
 }
 
 // The original package's validation message: "KV lock validation failed: <json of mapped errors>",
 // each error {field, message, code, severity} worded as zod words it.
-json id_issue(const json& value, const char* name) {
-  auto issue = [&](const char* message, const char* code) {
+json id_issue(const Field& value, const char* name) {
+  auto issue = [&](const std::string& message, const char* code) {
     return json{{"field", name}, {"message", message}, {"code", code}, {"severity", "error"}};
   };
   if (value.is_null()) return issue("Required", "invalid_type");
-  if (!value.is_string()) {
-    std::string message = std::string("Expected string, received ") +
-                          (value.is_number() ? "number" : value.is_boolean() ? "boolean" : value.is_array() ? "array" : "object");
-    return issue(message.c_str(), "invalid_type");
-  }
-  if (value.get_ref<const std::string&>().empty()) {
-    return issue("String must contain at least 1 character(s)", "too_small");
-  }
+  if (!value.is_string()) return issue(std::string("Expected string, received ") + kind_name(value.kind), "invalid_type");
+  if (value.text.empty()) return issue("String must contain at least 1 character(s)", "too_small");
   return nullptr;
 }
 
-std::int64_t validated_ttl_ms(const json& input, json& issues) {
-  const json& seconds = field(input, "ttlSeconds");
+std::int64_t validated_ttl_ms(const Field& seconds, json& issues) {
   auto issue = [&](const char* message, const char* code) {
     issues.push_back({{"field", "ttl"}, {"message", message}, {"code", code}, {"severity", "error"}});
   };
-  if (!seconds.is_number()) {
+  if (seconds.kind != JsonKind::number) {
     issue("Expected number, received nan", "invalid_type");
     return 0;
   }
-  double ms = seconds.get<double>() * 1000.0;
+  double ms = seconds.number * 1000.0;
   if (!std::isfinite(ms) || ms != std::floor(ms)) {
     issue("Expected integer, received float", "invalid_type");
     return 0;
@@ -101,75 +95,152 @@ std::int64_t validated_ttl_ms(const json& input, json& issues) {
 
 // --- replies -----------------------------------------------------------------------------------
 
-bool is_error_reply(const json& reply) { return reply.is_object() && reply.contains("error"); }
+// A KV reply as the host encodes it: null, integer, string, array, or {"error": text}. Read
+// straight from the reply text; `raw` (top level only) is kept for error messages.
+struct Reply {
+  enum class Type : std::uint8_t { null, integer, number, string, array, error, other };
+  Type type = Type::null;
+  std::int64_t integer = 0;
+  double number = 0;         // a non-integer (or out of range) number
+  std::string text;          // string value or error text
+  std::vector<Reply> items;  // array elements
+  std::string raw;
 
-std::string error_text(const json& reply) {
-  const json& e = reply["error"];
-  return e.is_string() ? e.get<std::string>() : dump_json(e);
+  bool is_null() const noexcept { return type == Type::null; }
+  bool is_string(std::string_view value) const noexcept { return type == Type::string && text == value; }
+};
+
+Reply read_reply(JsonReader& reader) {
+  Reply reply;
+  switch (reader.peek()) {
+    case JsonKind::null:
+      reader.read_null();
+      break;
+    case JsonKind::boolean:
+      reader.read_bool();
+      reply.type = Reply::Type::other;
+      break;
+    case JsonKind::number: {
+      std::string_view digits = reader.read_number_text();
+      long long value = 0;
+      bool whole = digits.find_first_of(".eE") == std::string_view::npos && digits.size() <= 18;
+      if (whole) {
+        std::string copy(digits);
+        value = std::strtoll(copy.c_str(), nullptr, 10);
+        reply.type = Reply::Type::integer;
+        reply.integer = value;
+      } else {
+        reply.type = Reply::Type::number;
+        reply.number = std::strtod(std::string(digits).c_str(), nullptr);
+      }
+      break;
+    }
+    case JsonKind::string:
+      reply.type = Reply::Type::string;
+      reply.text = reader.read_string();
+      break;
+    case JsonKind::array:
+      reply.type = Reply::Type::array;
+      reader.begin_array();
+      while (reader.element()) reply.items.push_back(read_reply(reader));
+      break;
+    case JsonKind::object: {
+      reply.type = Reply::Type::other;
+      reader.begin_object();
+      std::string name;
+      while (reader.member(name)) {
+        if (name == "error" && reply.type != Reply::Type::error) {
+          reply.type = Reply::Type::error;
+          reply.text = reader.peek() == JsonKind::string ? reader.read_string() : std::string(reader.skip());
+        } else {
+          reader.skip();
+        }
+      }
+      break;
+    }
+  }
+  return reply;
 }
 
-[[noreturn]] void bad_reply(std::string_view what, const json& reply) {
-  std::string shown = dump_json(reply);
-  if (shown.size() > 200) shown = shown.substr(0, 200) + "...";
+Reply parse_reply(std::string reply_text) {
+  JsonReader reader(reply_text, ErrorCode::host_bad_reply, "KV reply");
+  Reply reply = read_reply(reader);
+  reader.finish();
+  reply.raw = std::move(reply_text);
+  return reply;
+}
+
+[[noreturn]] void bad_reply(std::string_view what, std::string_view raw) {
+  std::string shown(raw.substr(0, 200));
+  if (raw.size() > 200) shown += "...";
   throw Error(ErrorCode::host_bad_reply, "unexpected KV reply to " + std::string(what) + ": " + shown);
 }
 
 // Integers may arrive as numbers or (from some clients) as decimal strings.
-std::int64_t integer_reply(const json& reply, std::string_view what) {
-  if (reply.is_number_integer()) return reply.get<std::int64_t>();
-  if (reply.is_number_float() && reply.get<double>() == std::floor(reply.get<double>())) {
-    return static_cast<std::int64_t>(reply.get<double>());
+std::int64_t integer_reply(const Reply& reply, std::string_view what, std::string_view raw) {
+  switch (reply.type) {
+    case Reply::Type::integer: return reply.integer;
+    case Reply::Type::number:
+      if (std::isfinite(reply.number) && reply.number == std::floor(reply.number) && std::fabs(reply.number) < 9.2e18) {
+        return static_cast<std::int64_t>(reply.number);
+      }
+      break;
+    case Reply::Type::string: {
+      char* end = nullptr;
+      long long value = std::strtoll(reply.text.c_str(), &end, 10);
+      if (!reply.text.empty() && end == reply.text.c_str() + reply.text.size()) return value;
+      break;
+    }
+    default: break;
   }
-  if (reply.is_string()) {
-    const auto& text = reply.get_ref<const std::string&>();
-    char* end = nullptr;
-    long long value = std::strtoll(text.c_str(), &end, 10);
-    if (!text.empty() && end == text.c_str() + text.size()) return value;
-  }
-  bad_reply(what, reply);
+  bad_reply(what, raw);
 }
 
-json optional_integer(const json& reply, std::string_view what) {
-  return reply.is_null() ? json(nullptr) : json(integer_reply(reply, what));
-}
-
-// checkKvLock's reading of a stored value: nothing or empty -> null; JSON text -> the parsed value;
+// checkKvLock's reading of a stored value: nothing or empty -> null; JSON text -> that value;
 // any other text -> {lockedAt: 'invalid data'}.
-json stored_metadata(const json& value) {
-  if (value.is_null()) return nullptr;
-  if (!value.is_string()) return value;
-  const auto& text = value.get_ref<const std::string&>();
-  if (text.empty()) return nullptr;
-  try {
-    return parse_json(text, ErrorCode::invalid_argument, "lock value");
-  } catch (const Error&) {
-    return json{{"lockedAt", "invalid data"}};
+void write_stored_metadata(JsonWriter& out, const Reply& value, std::string_view what, std::string_view raw) {
+  if (value.is_null()) {
+    out.null();
+    return;
   }
+  if (value.type != Reply::Type::string) bad_reply(what, raw);
+  if (value.text.empty()) {
+    out.null();
+    return;
+  }
+  try {
+    JsonReader reader(value.text, ErrorCode::invalid_argument, "lock value");
+    reader.skip();
+    reader.finish();
+  } catch (const Error&) {
+    out.begin_object().key("lockedAt").string("invalid data").end_object();
+    return;
+  }
+  out.raw(value.text);
 }
 
 // --- KV round trips ------------------------------------------------------------------------------
 
 // One script call: EVALSHA, and EVAL only when the server does not know the script yet.
-Task<json> run_script(OpContext& ctx, KvScript script, Strings keys, Strings args) {
+Task<Reply> run_script(OpContext& ctx, KvScript script, Strings keys, Strings args) {
   Strings command{"EVALSHA", std::string(script.sha1), std::to_string(keys.size())};
   command.insert(command.end(), keys.begin(), keys.end());
   command.insert(command.end(), args.begin(), args.end());
-  json reply = co_await ctx.kv(command);
-  if (is_error_reply(reply) && error_text(reply).rfind("NOSCRIPT", 0) == 0) {
+  Reply reply = parse_reply(co_await ctx.kv(command));
+  if (reply.type == Reply::Type::error && reply.text.rfind("NOSCRIPT", 0) == 0) {
     command[0] = "EVAL";
     command[1] = std::string(script.lua);
-    reply = co_await ctx.kv(std::move(command));
+    reply = parse_reply(co_await ctx.kv(command));
   }
-  if (is_error_reply(reply)) {
-    throw Error(ErrorCode::host_error, "KV error in " + std::string(script.name) + ": " + error_text(reply));
+  if (reply.type == Reply::Type::error) {
+    throw Error(ErrorCode::host_error, "KV error in " + std::string(script.name) + ": " + reply.text);
   }
   co_return reply;
 }
 
-Task<json> command(OpContext& ctx, Strings args) {
-  std::string name = args.front();
-  json reply = co_await ctx.kv(std::move(args));
-  if (is_error_reply(reply)) throw Error(ErrorCode::host_error, "KV error in " + name + ": " + error_text(reply));
+Task<Reply> command(OpContext& ctx, Strings args) {
+  Reply reply = parse_reply(co_await ctx.kv(args));
+  if (reply.type == Reply::Type::error) throw Error(ErrorCode::host_error, "KV error in " + args.front() + ": " + reply.text);
   co_return reply;
 }
 
@@ -207,43 +278,48 @@ struct Owner {
 };
 
 // Either the owner object acquire returned, or {lockId} alone (e.g. from another instance).
-Owner read_owner(const json& input) {
-  const json& owner = field(input, "owner");
-  if (!owner.is_object()) throw Error(ErrorCode::invalid_argument, "owner must be the object acquire returned");
+Owner read_owner(const Fields& input) {
+  const Field& field = input["owner"];
+  if (field.kind != JsonKind::object) throw Error(ErrorCode::invalid_argument, "owner must be the object acquire returned");
+  Fields owner = Fields::parse(field.text, ErrorCode::invalid_argument, "owner");
   Owner result;
-  if (owner.contains("lockId") && !owner.contains("expect")) {
-    std::string lock_id = required_string(owner, "lockId");
+  if (owner.find("lockId") && !owner.find("expect")) {
+    std::string lock_id = required_string(owner["lockId"], "lockId");
     result.expect = owner_prefix(lock_id);
     result.prefix = true;
     result.value = "{\"lockId\":" + json_text(lock_id) + "}";  // enough to renew: other fields unknown
     return result;
   }
-  result.expect = required_string(owner, "expect");
-  const json& match = field(owner, "match");
-  if (match != "prefix" && match != "exact") throw Error(ErrorCode::invalid_argument, "owner.match must be \"prefix\" or \"exact\"");
-  result.prefix = match == "prefix";
-  const json& value = field(owner, "value");
-  result.value = value.is_string() ? value.get<std::string>() : result.expect;
+  result.expect = required_string(owner["expect"], "expect");
+  const Field& match = owner["match"];
+  if (!match.is_string() || (match.text != "prefix" && match.text != "exact")) {
+    throw Error(ErrorCode::invalid_argument, "owner.match must be \"prefix\" or \"exact\"");
+  }
+  result.prefix = match.text == "prefix";
+  const Field& value = owner["value"];
+  result.value = value.is_string() ? value.text : result.expect;
   return result;
 }
 
-json owner_json(const Owner& owner) {
-  return {{"expect", owner.expect}, {"match", owner.prefix ? "prefix" : "exact"}, {"value", owner.value}};
+void write_owner(JsonWriter& out, const Owner& owner) {
+  out.begin_object()
+      .key("expect").string(owner.expect)
+      .key("match").string(owner.prefix ? "prefix" : "exact")
+      .key("value").string(owner.value)
+      .end_object();
 }
 
-bool owns(const Owner& owner, const json& stored) {
-  if (!stored.is_string()) return false;
-  const auto& text = stored.get_ref<const std::string&>();
-  return owner.prefix ? text.rfind(owner.expect, 0) == 0 : text == owner.expect;
+bool owns(const Owner& owner, const Reply& stored) {
+  if (stored.type != Reply::Type::string) return false;
+  return owner.prefix ? stored.text.rfind(owner.expect, 0) == 0 : stored.text == owner.expect;
 }
 
 // The holder's value with expiresAt moved, for our own format; a caller's value stays as it is.
 std::string renewed_value(const Owner& owner, double expires_at) {
   if (!owner.prefix) return owner.value;
-  json parsed = parse_json(owner.value, ErrorCode::invalid_argument, "owner.value");
-  if (!parsed.is_object()) throw Error(ErrorCode::invalid_argument, "owner.value is not a lock value");
-  return lock_value(parsed.value("lockId", ""), parsed.value("lockedAt", ""), parsed.value("processId", ""),
-                    iso8601(expires_at));
+  Fields parsed = Fields::parse(owner.value, ErrorCode::invalid_argument, "owner.value");
+  auto text = [&](const char* name) { return parsed[name].is_string() ? parsed[name].text : std::string(); };
+  return lock_value(text("lockId"), text("lockedAt"), text("processId"), iso8601(expires_at));
 }
 
 const char* state_name(std::int64_t code) { return code == 1 ? "ok" : code == 0 ? "missing" : "not-owner"; }
@@ -265,78 +341,89 @@ namespace {
 
 struct Attempt {
   bool acquired = false;
-  json fence;              // number, or null for stores without scripts
-  json holder;             // the holder's stored value when not acquired
-  json remaining_ms;       // the holder's PTTL when known
+  std::optional<std::int64_t> fence;  // absent for stores without scripts
+  Reply holder;                       // the holder's stored value when not acquired
+  std::string holder_raw;             // the reply it came in, for error messages
+  std::optional<std::int64_t> remaining_ms;  // the holder's PTTL when known
 };
 
 Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string key, std::string value, std::int64_t ttl_ms) {
   Attempt attempt;
   if (basic) {
-    json set = co_await command(ctx, strings("SET", key, value, "NX", "PX", std::to_string(ttl_ms)));
-    if (set == "OK") {
+    Reply set = co_await command(ctx, strings("SET", key, value, "NX", "PX", std::to_string(ttl_ms)));
+    if (set.is_string("OK")) {
       attempt.acquired = true;
     } else if (set.is_null()) {
       attempt.holder = co_await command(ctx, strings("GET", key));
-      attempt.acquired = attempt.holder == value;  // our own earlier write, replayed by a retry
+      attempt.holder_raw = attempt.holder.raw;
+      attempt.acquired = attempt.holder.is_string(value);  // our own earlier write, replayed by a retry
     } else {
-      bad_reply("SET NX", set);
+      bad_reply("SET NX", set.raw);
     }
     co_return attempt;
   }
-  json reply = co_await run_script(ctx, kv_scripts::acquire, strings(key, fence_key(key)), strings(value, std::to_string(ttl_ms)));
-  if (!reply.is_array() || reply.empty()) bad_reply("acquire", reply);
-  std::int64_t status = integer_reply(reply[0], "acquire");
-  if (status == 1 && reply.size() == 2) {
+  Reply reply = co_await run_script(ctx, kv_scripts::acquire, strings(key, fence_key(key)), strings(value, std::to_string(ttl_ms)));
+  if (reply.type != Reply::Type::array || reply.items.empty()) bad_reply("acquire", reply.raw);
+  std::int64_t status = integer_reply(reply.items[0], "acquire", reply.raw);
+  if (status == 1 && reply.items.size() == 2) {
     attempt.acquired = true;
-    attempt.fence = integer_reply(reply[1], "acquire");
-  } else if (status == 0 && reply.size() == 3) {
-    if (reply[1] == value) {
+    attempt.fence = integer_reply(reply.items[1], "acquire", reply.raw);
+  } else if (status == 0 && reply.items.size() == 3) {
+    if (reply.items[1].is_string(value)) {
       // Our own value: a transport retry ran the script twice and the first run took the lock.
       // Its fence is the counter's current value (no one else can mint while we hold the lock).
       attempt.acquired = true;
-      attempt.fence = integer_reply(co_await command(ctx, strings("GET", fence_key(key))), "GET fence");
+      Reply fence = co_await command(ctx, strings("GET", fence_key(key)));
+      attempt.fence = integer_reply(fence, "GET fence", fence.raw);
       co_return attempt;
     }
-    attempt.holder = reply[1];
-    std::int64_t pttl = integer_reply(reply[2], "acquire");
-    attempt.remaining_ms = pttl >= 0 ? json(pttl) : json(nullptr);
+    std::int64_t pttl = integer_reply(reply.items[2], "acquire", reply.raw);
+    if (pttl >= 0) attempt.remaining_ms = pttl;
+    attempt.holder = std::move(reply.items[1]);
+    attempt.holder_raw = std::move(reply.raw);
   } else {
-    bad_reply("acquire", reply);
+    bad_reply("acquire", reply.raw);
   }
   co_return attempt;
 }
 
+void optional_integer(JsonWriter& out, const std::optional<std::int64_t>& value) {
+  if (value) out.integer(*value);
+  else out.null();
+}
+
 }  // namespace
 
-Task<json> acquire(OpContext& ctx, json input) {
-  if (!input.is_object()) throw Error(ErrorCode::invalid_argument, "acquire needs an object input");
+Task<std::string> acquire(OpContext& ctx, std::string input_text) {
+  Fields input = read_input(input_text, "acquire");
   // The original's validation, in its order and words (ids: any non-empty string here).
   json issues = json::array();
   for (const char* name : {"userId", "threadId"}) {
-    json issue = id_issue(field(input, name), name);
+    json issue = id_issue(input[name], name);
     if (!issue.is_null()) issues.push_back(std::move(issue));
   }
-  std::int64_t ttl_ms = validated_ttl_ms(input, issues);
+  std::int64_t ttl_ms = validated_ttl_ms(input["ttlSeconds"], issues);
   if (!issues.empty()) {
     throw Error(ErrorCode::validation_failed, "KV lock validation failed: " + dump_json(issues), issues);
   }
-  std::string key = required_string(input, "key");
+  std::string key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
-  std::string user_id = input["userId"].get<std::string>();
-  std::string thread_id = input["threadId"].get<std::string>();
-  const json& process = field(input, "processId");
-  std::string process_id = process.is_string() ? process.get<std::string>() : "";
-  const json& custom = field(input, "valueText");  // caller metadata, stored verbatim
+  const std::string& user_id = input["userId"].text;
+  const std::string& thread_id = input["threadId"].text;
+  const Field& process = input["processId"];
+  std::string process_id = process.is_string() ? process.text : "";
+  const Field& custom = input["valueText"];  // caller metadata, stored verbatim
   if (!custom.is_null() && !custom.is_string()) throw Error(ErrorCode::invalid_argument, "valueText must be a string");
 
   // Optional waiting: exponential backoff with full jitter until the deadline.
-  const json& wait = field(input, "wait");
+  const Field& wait_field = input["wait"];
   std::int64_t wait_ms = 0, base_ms = 50, max_ms = 1000;
-  if (!wait.is_null()) {
-    wait_ms = positive_ms(field(wait, "timeoutMs"), "wait.timeoutMs");
-    if (!field(wait, "baseMs").is_null()) base_ms = positive_ms(field(wait, "baseMs"), "wait.baseMs");
-    if (!field(wait, "maxMs").is_null()) max_ms = positive_ms(field(wait, "maxMs"), "wait.maxMs");
+  if (!wait_field.is_null()) {
+    if (wait_field.kind != JsonKind::object) throw Error(ErrorCode::invalid_argument, "wait must be an object");
+    Fields wait = Fields::parse(wait_field.text, ErrorCode::invalid_argument, "wait");
+    wait_ms = positive_ms(wait["timeoutMs"], "wait.timeoutMs");
+    if (!wait["baseMs"].is_null()) base_ms = positive_ms(wait["baseMs"], "wait.baseMs");
+    if (!wait["maxMs"].is_null()) max_ms = positive_ms(wait["maxMs"], "wait.maxMs");
   }
 
   std::string token = co_await ctx.random_hex(8);
@@ -349,25 +436,39 @@ Task<json> acquire(OpContext& ctx, json input) {
     double expires_at = now + static_cast<double>(ttl_ms);
     Owner owner;
     if (custom.is_string()) {
-      owner.value = owner.expect = custom.get<std::string>();
+      owner.value = owner.expect = custom.text;
     } else {
       owner.value = lock_value(lock_id, iso8601(now), process_id, iso8601(expires_at));
       owner.expect = owner_prefix(lock_id);
       owner.prefix = true;
     }
     Attempt attempt = co_await try_acquire(ctx, basic, key, owner.value, ttl_ms);
+    JsonWriter out;
     if (attempt.acquired) {
-      co_return json{{"success", true},     {"lockKey", key},       {"lockId", lock_id},
-                     {"fence", attempt.fence}, {"owner", owner_json(owner)}, {"acquiredAt", now_ms},
-                     {"expiresAt", static_cast<std::int64_t>(expires_at)}, {"ttlMs", ttl_ms}, {"attempts", attempts}};
+      out.begin_object().key("success").boolean(true).key("lockKey").string(key).key("lockId").string(lock_id).key("fence");
+      optional_integer(out, attempt.fence);
+      out.key("owner");
+      write_owner(out, owner);
+      out.key("acquiredAt").integer(now_ms)
+          .key("expiresAt").integer(static_cast<std::int64_t>(expires_at))
+          .key("ttlMs").integer(ttl_ms)
+          .key("attempts").integer(attempts)
+          .end_object();
+      co_return out.take();
     }
     double after = co_await ctx.now();
     if (after >= deadline) {
-      json held = stored_metadata(attempt.holder);
+      out.begin_object().key("success").boolean(false).key("lockKey").string(key).key("activeLockMetadata");
       // The original reports a falsy holder (gone between SET and GET) as {lockedAt: 'unknown'}.
-      if (held.is_null()) held = json{{"lockedAt", "unknown"}};
-      co_return json{{"success", false}, {"lockKey", key}, {"activeLockMetadata", held},
-                     {"remainingMs", attempt.remaining_ms}, {"attempts", attempts}};
+      if (attempt.holder.is_null() || attempt.holder.is_string("")) {
+        out.begin_object().key("lockedAt").string("unknown").end_object();
+      } else {
+        write_stored_metadata(out, attempt.holder, "acquire", attempt.holder_raw);
+      }
+      out.key("remainingMs");
+      optional_integer(out, attempt.remaining_ms);
+      out.key("attempts").integer(attempts).end_object();
+      co_return out.take();
     }
     double cap = std::min(static_cast<double>(max_ms), static_cast<double>(base_ms) * std::pow(2.0, std::min(attempts - 1, 30)));
     double delay = std::min(cap * co_await uniform(ctx), deadline - after);
@@ -382,7 +483,7 @@ Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string key, Ow
                                  std::int64_t ttl_ms, std::string new_value) {
   if (basic) {
     // Check-then-act: a store without scripts cannot make this atomic (documented limitation).
-    json stored = co_await command(ctx, strings("GET", key));
+    Reply stored = co_await command(ctx, strings("GET", key));
     if (stored.is_null()) co_return 0;
     if (!owns(owner, stored)) co_return -1;
     if (release) {
@@ -393,91 +494,120 @@ Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string key, Ow
     co_return 1;
   }
   std::string match = owner.prefix ? "prefix" : "exact";
-  json reply = release
-                   ? co_await run_script(ctx, kv_scripts::release, strings(key, fence_key(key)), strings(owner.expect, match))
-                   : co_await run_script(ctx, kv_scripts::extend, strings(key, fence_key(key)),
-                                         strings(owner.expect, match, std::to_string(ttl_ms), new_value));
-  std::int64_t status = integer_reply(reply, release ? "release" : "extend");
-  if (status < -1 || status > 1) bad_reply(release ? "release" : "extend", reply);
+  Reply reply = release
+                    ? co_await run_script(ctx, kv_scripts::release, strings(key, fence_key(key)), strings(owner.expect, match))
+                    : co_await run_script(ctx, kv_scripts::extend, strings(key, fence_key(key)),
+                                          strings(owner.expect, match, std::to_string(ttl_ms), new_value));
+  std::int64_t status = integer_reply(reply, release ? "release" : "extend", reply.raw);
+  if (status < -1 || status > 1) bad_reply(release ? "release" : "extend", reply.raw);
   co_return status;
 }
 
 }  // namespace
 
-Task<json> release(OpContext& ctx, json input) {
-  std::string key = required_string(input, "key");
+Task<std::string> release(OpContext& ctx, std::string input_text) {
+  Fields input = read_input(input_text, "release");
+  std::string key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);
   std::int64_t status = co_await owner_checked(ctx, basic, key, owner, true, 0, "");
-  co_return json{{"released", status == 1}, {"state", state_name(status)}};
+  JsonWriter out;
+  out.begin_object().key("released").boolean(status == 1).key("state").string(state_name(status)).end_object();
+  co_return out.take();
 }
 
-Task<json> extend(OpContext& ctx, json input) {
-  std::string key = required_string(input, "key");
+Task<std::string> extend(OpContext& ctx, std::string input_text) {
+  Fields input = read_input(input_text, "extend");
+  std::string key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);
-  std::int64_t ttl_ms = positive_ms(field(input, "ttlMs"), "ttlMs");
+  std::int64_t ttl_ms = positive_ms(input["ttlMs"], "ttlMs");
   double now = co_await ctx.now();
   double expires_at = now + static_cast<double>(ttl_ms);
   std::string value = renewed_value(owner, expires_at);
   std::int64_t status = co_await owner_checked(ctx, basic, key, owner, false, ttl_ms, value);
   if (status == 1) owner.value = value;
-  co_return json{{"extended", status == 1}, {"state", state_name(status)},
-                 {"expiresAt", status == 1 ? json(static_cast<std::int64_t>(expires_at)) : json(nullptr)},
-                 {"owner", owner_json(owner)}};
+  JsonWriter out;
+  out.begin_object().key("extended").boolean(status == 1).key("state").string(state_name(status)).key("expiresAt");
+  if (status == 1) out.integer(static_cast<std::int64_t>(expires_at));
+  else out.null();
+  out.key("owner");
+  write_owner(out, owner);
+  out.end_object();
+  co_return out.take();
 }
 
-Task<json> inspect(OpContext& ctx, json input) {
-  std::string key = required_string(input, "key");
-  json value, remaining = nullptr, fence = nullptr;
+Task<std::string> inspect(OpContext& ctx, std::string input_text) {
+  Fields input = read_input(input_text, "inspect");
+  std::string key = required_string(input["key"], "key");
+  Reply value;
+  std::string raw;
+  std::optional<std::int64_t> remaining, fence;
   if (basic_mode(input)) {
     value = co_await command(ctx, strings("GET", key));
+    raw = value.raw;
   } else {
-    json reply = co_await run_script(ctx, kv_scripts::inspect, strings(key, fence_key(key)), strings());
-    if (!reply.is_array() || reply.size() != 3) bad_reply("inspect", reply);
-    value = reply[0];
-    std::int64_t pttl = integer_reply(reply[1], "inspect");
+    Reply reply = co_await run_script(ctx, kv_scripts::inspect, strings(key, fence_key(key)), strings());
+    if (reply.type != Reply::Type::array || reply.items.size() != 3) bad_reply("inspect", reply.raw);
+    std::int64_t pttl = integer_reply(reply.items[1], "inspect", reply.raw);
     if (pttl >= 0) remaining = pttl;
-    fence = optional_integer(reply[2], "inspect");
+    if (!reply.items[2].is_null()) fence = integer_reply(reply.items[2], "inspect", reply.raw);
+    value = std::move(reply.items[0]);
+    raw = std::move(reply.raw);
   }
-  if (!value.is_null() && !value.is_string()) bad_reply("inspect", value);
-  json metadata = stored_metadata(value);
-  co_return json{{"lockKey", key}, {"held", !value.is_null()}, {"metadata", metadata},
-                 {"remainingMs", value.is_null() ? json(nullptr) : remaining}, {"fence", fence}};
+  if (!value.is_null() && value.type != Reply::Type::string) bad_reply("inspect", raw);
+  JsonWriter out;
+  out.begin_object().key("lockKey").string(key).key("held").boolean(!value.is_null()).key("metadata");
+  write_stored_metadata(out, value, "inspect", raw);
+  out.key("remainingMs");
+  optional_integer(out, value.is_null() ? std::nullopt : remaining);
+  out.key("fence");
+  optional_integer(out, fence);
+  out.end_object();
+  co_return out.take();
 }
 
-Task<json> list(OpContext& ctx, json input) {
-  std::string prefix = required_string(input, "prefix");
+Task<std::string> list(OpContext& ctx, std::string input_text) {
+  Fields input = read_input(input_text, "list");
+  std::string prefix = required_string(input["prefix"], "prefix");
   std::string pattern = glob_escape(prefix) + ":*";
-  std::int64_t limit = field(input, "limit").is_null() ? 10000 : positive_ms(field(input, "limit"), "limit");
+  std::int64_t limit = input["limit"].is_null() ? 10000 : positive_ms(input["limit"], "limit");
   std::vector<std::string> keys;
   std::string cursor = "0";
   do {
-    json reply = co_await command(ctx, strings("SCAN", cursor, "MATCH", pattern, "COUNT", "100"));
-    if (!reply.is_array() || reply.size() != 2 || !reply[1].is_array()) bad_reply("SCAN", reply);
-    cursor = reply[0].is_string() ? reply[0].get<std::string>() : std::to_string(integer_reply(reply[0], "SCAN"));
-    for (const json& key : reply[1]) {
-      if (!key.is_string()) bad_reply("SCAN", reply);
+    Reply reply = co_await command(ctx, strings("SCAN", cursor, "MATCH", pattern, "COUNT", "100"));
+    if (reply.type != Reply::Type::array || reply.items.size() != 2 || reply.items[1].type != Reply::Type::array) {
+      bad_reply("SCAN", reply.raw);
+    }
+    const Reply& next = reply.items[0];
+    cursor = next.type == Reply::Type::string ? next.text : std::to_string(integer_reply(next, "SCAN", reply.raw));
+    for (Reply& key : reply.items[1].items) {
+      if (key.type != Reply::Type::string || key.text.size() <= prefix.size()) bad_reply("SCAN", reply.raw);
       // A lock key is <prefix>:<user>:<thread> with ':' escaped inside ids; skip fence counters.
-      std::string_view rest(key.get_ref<const std::string&>());
+      std::string_view rest(key.text);
       rest.remove_prefix(prefix.size() + 1);
-      if (std::count(rest.begin(), rest.end(), ':') == 1) keys.push_back(key.get<std::string>());
+      if (std::count(rest.begin(), rest.end(), ':') == 1) keys.push_back(std::move(key.text));
     }
   } while (cursor != "0" && static_cast<std::int64_t>(keys.size()) < limit);
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   if (static_cast<std::int64_t>(keys.size()) > limit) keys.resize(static_cast<std::size_t>(limit));
-  co_return json{{"keys", keys}, {"complete", cursor == "0"}};
+  JsonWriter out;
+  out.begin_object().key("keys").begin_array();
+  for (const std::string& key : keys) out.string(key);
+  out.end_array().key("complete").boolean(cursor == "0").end_object();
+  co_return out.take();
 }
 
-Task<json> hold(OpContext& ctx, json input) {
-  std::string key = required_string(input, "key");
+Task<std::string> hold(OpContext& ctx, std::string input_text) {
+  Fields input = read_input(input_text, "hold");
+  std::string key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);
-  std::int64_t ttl_ms = positive_ms(field(input, "ttlMs"), "ttlMs");
-  std::int64_t every_ms = field(input, "renewEveryMs").is_null() ? std::max<std::int64_t>(1, ttl_ms / 3)
-                                                                 : positive_ms(field(input, "renewEveryMs"), "renewEveryMs");
-  std::int64_t cap_ms = positive_ms(field(input, "maxHoldMs"), "maxHoldMs");
+  std::int64_t ttl_ms = positive_ms(input["ttlMs"], "ttlMs");
+  std::int64_t every_ms = input["renewEveryMs"].is_null() ? std::max<std::int64_t>(1, ttl_ms / 3)
+                                                          : positive_ms(input["renewEveryMs"], "renewEveryMs");
+  std::int64_t cap_ms = positive_ms(input["maxHoldMs"], "maxHoldMs");
   double started = co_await ctx.now();
   double expires_at = started + static_cast<double>(ttl_ms);  // as far as this holder knows
   std::uint64_t renewals = 0;

@@ -10,6 +10,7 @@ import { platformHost } from './host.js';
 
 const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 // --- loading: lazily, once per realm ---------------------------------------------------------
 
@@ -58,6 +59,7 @@ const finalizer = typeof FinalizationRegistry === 'function'
 export class AgentEngine {
   #wasm;
   #handle;
+  #address; // the C++ engine's address, for the plain exports that take inputs
   #ops = new Map(); // op id -> { resolve, reject, host, signal, onAbort }
   #inflight = new Map(); // call id -> the operation whose host call it is
   #timers = new Map(); // call id -> timer of a sleep the driver performs itself
@@ -70,6 +72,7 @@ export class AgentEngine {
   constructor(wasm) {
     this.#wasm = wasm;
     this.#handle = new wasm.Engine();
+    this.#address = this.#handle.address();
     finalizer?.register(this, this.#handle, this);
   }
 
@@ -87,7 +90,8 @@ export class AgentEngine {
     return new Promise((resolve, reject) => {
       if (this.#disposed) throw new AgentToolsError(ErrorCode.DISPOSED, 'the engine has been disposed');
       if (signal?.aborted) throw new AgentToolsError(ErrorCode.CANCELLED, 'operation cancelled before it started');
-      const buffer = this.#copyIn(encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT));
+      const opName = String(name);
+      const buffer = this.#copyIn(encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT), opName);
       const id = this.#allocateOpId();
       const op = { resolve, reject, host, signal, onAbort: null };
       if (signal) {
@@ -95,7 +99,7 @@ export class AgentEngine {
         signal.addEventListener('abort', op.onAbort, { once: true });
       }
       this.#ops.set(id, op);
-      this.#drive(['start', id, String(name), buffer]);
+      this.#drive(['start', id, buffer.nameLength, buffer]);
     });
   }
 
@@ -146,15 +150,21 @@ export class AgentEngine {
     }
   }
 
+  // Feeds one input and returns the events it produced, decoded at once (the bytes stay valid
+  // only until the next input).
   #feed([method, id, arg, buffer]) {
     if (this.#inCore) throw new AgentToolsError(ErrorCode.INTERNAL, 're-entrant call into the core');
     this.#inCore = true;
+    const wasm = this.#wasm;
     // The clock travels with every input, so reading "now" costs the core no round trip.
     const now = Date.now();
     try {
-      if (method === 'start') return this.#handle.start(id, arg, buffer.ptr, buffer.length, now);
-      if (method === 'resume') return this.#handle.resume(id, arg, buffer.ptr, buffer.length, now);
-      return this.#handle.cancel(id, now);
+      let length;
+      if (method === 'start') length = wasm._agent_tools_start(this.#address, id, buffer.ptr, arg, buffer.length, now);
+      else if (method === 'resume') length = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, buffer.ptr, buffer.length, now);
+      else length = wasm._agent_tools_cancel(this.#address, id, now);
+      const ptr = wasm._agent_tools_events(this.#address);
+      return decodeEvents(wasm.HEAPU8, ptr, length);
     } finally {
       this.#inCore = false;
     }
@@ -250,9 +260,10 @@ export class AgentEngine {
     return this.#nextOp;
   }
 
-  // Copies a string into a buffer owned by the core (it frees it). Checks the size first and
-  // that _malloc succeeded, so a huge document is a typed error and never a write through null.
-  #copyIn(text) {
+  // Copies a string (after `prefix`, an operation's name) into a buffer owned by the core (it
+  // frees it). Checks the size first and that _malloc succeeded, so a huge document is a typed
+  // error and never a write through null.
+  #copyIn(text, prefix = '') {
     let bytes = null;
     let capacity = text.length * 3; // UTF-8 never needs more than 3 bytes per UTF-16 unit
     if (text.length > MAX_MESSAGE_BYTES) throw tooLarge(text.length);
@@ -261,15 +272,31 @@ export class AgentEngine {
       capacity = bytes.length;
       if (capacity > MAX_MESSAGE_BYTES) throw tooLarge(capacity);
     }
-    const ptr = this.#wasm._malloc(Math.max(capacity, 1));
+    const nameCapacity = prefix.length * 3;
+    const ptr = this.#wasm._malloc(Math.max(nameCapacity + capacity, 1));
     if (!ptr) throw new AgentToolsError(ErrorCode.INPUT_TOO_LARGE, 'out of wasm memory for a document of ' + capacity + ' bytes');
     const heap = this.#wasm.HEAPU8; // read after malloc: growth replaces the view
+    const nameLength = prefix ? encoder.encodeInto(prefix, heap.subarray(ptr, ptr + nameCapacity)).written : 0;
+    const at = ptr + nameLength;
     if (bytes) {
-      heap.set(bytes, ptr);
-      return { ptr, length: bytes.length };
+      heap.set(bytes, at);
+      return { ptr, nameLength, length: nameLength + bytes.length };
     }
-    return { ptr, length: encoder.encodeInto(text, heap.subarray(ptr, ptr + capacity)).written };
+    return { ptr, nameLength, length: nameLength + encoder.encodeInto(text, heap.subarray(at, at + capacity)).written };
   }
+}
+
+// Events are mostly short and ASCII; decoding those by hand is several times cheaper than a
+// TextDecoder call. Anything else goes to the decoder.
+function decodeEvents(heap, ptr, length) {
+  if (length > 256) return decoder.decode(heap.subarray(ptr, ptr + length));
+  let text = '';
+  for (let i = ptr, end = ptr + length; i < end; i++) {
+    const byte = heap[i];
+    if (byte > 0x7f) return decoder.decode(heap.subarray(ptr, ptr + length));
+    text += String.fromCharCode(byte);
+  }
+  return text;
 }
 
 function tooLarge(size) {

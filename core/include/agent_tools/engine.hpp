@@ -33,44 +33,51 @@ class Engine;
 class OpContext;
 
 namespace detail {
-// Where the engine writes a host call's reply before resuming the waiting coroutine.
+// Where the engine puts a host call's reply (JSON text) before resuming the waiting coroutine.
+// The coroutine decodes it itself, into exactly the type it needs: no document tree on the way.
 struct CallSlot {
   bool ok = false;
-  json value;
+  std::string text;
 };
+/// Throws the Error a failed host call carries ({"code","message"[,"details"]} as JSON text).
+[[noreturn]] void throw_host_failure(std::string_view text);
 }  // namespace detail
 
 /// Awaiting this emits one host call and suspends until the host answers. `Decode` turns the
-/// reply into T and throws HOST_BAD_REPLY when the host sent the wrong shape.
+/// reply text into T and throws HOST_BAD_REPLY when the host sent the wrong shape.
 template <class T>
 class HostCall {
  public:
-  using Decode = T (*)(json&&);
-  HostCall(OpContext& ctx, HostCallKind kind, json args, Decode decode)
+  using Decode = T (*)(std::string_view);
+  /// `args` is the call's arguments as JSON text, or empty for none.
+  HostCall(OpContext& ctx, HostCallKind kind, std::string args, Decode decode)
       : ctx_(ctx), kind_(kind), args_(std::move(args)), decode_(decode) {}
   /// Already answered (e.g. the clock the last input carried): awaiting it does not suspend.
-  static HostCall answered(OpContext& ctx, HostCallKind kind, json value, Decode decode) {
-    HostCall call(ctx, kind, nullptr, decode);
+  static HostCall answered(OpContext& ctx, HostCallKind kind, T value) {
+    HostCall call(ctx, kind, {}, nullptr);
     call.ready_ = true;
-    call.slot_.ok = true;
-    call.slot_.value = std::move(value);
+    call.value_ = std::move(value);
     return call;
   }
 
   bool await_ready();
   void await_suspend(coro::coroutine_handle<> waiter);
   T await_resume() {
-    if (!slot_.ok) throw Error::from_json(slot_.value, ErrorCode::host_error);
-    return decode_(std::move(slot_.value));
+    if (decode_ == nullptr) return std::move(value_);
+    if (cancelled_) throw Error(ErrorCode::cancelled, "operation cancelled");
+    if (!slot_.ok) detail::throw_host_failure(slot_.text);
+    return decode_(slot_.text);
   }
 
  private:
   OpContext& ctx_;
   HostCallKind kind_;
-  json args_;
+  std::string args_;
   Decode decode_;
   detail::CallSlot slot_;
+  T value_{};
   bool ready_ = false;
+  bool cancelled_ = false;
 };
 
 /// What an operation sees of the world. Each method is one host call.
@@ -78,11 +85,11 @@ class OpContext {
  public:
   OpContext(Engine& engine, OpId id) noexcept : engine_(engine), id_(id) {}
 
-  /// A Redis command, e.g. {"SET", key, value, "NX", "PX", "900000"}. The reply is JSON: null,
-  /// integer, string, array, or {"error": text} for a Redis error reply.
-  HostCall<json> kv(std::vector<std::string> args);
+  /// A Redis command, e.g. {"SET", key, value, "NX", "PX", "900000"}. The reply is JSON text:
+  /// null, integer, string, array, or {"error": text} for a Redis error reply.
+  HostCall<std::string> kv(const std::vector<std::string>& args);
   /// {method, url, headers, body, timeoutMs} -> {status, headers, body}.
-  HostCall<json> http(json request);
+  HostCall<json> http(const json& request);
   HostCall<std::nullptr_t> sleep(std::uint32_t ms);
   /// Milliseconds since the Unix epoch: the time the host passed with the current input (as
   /// sans-I/O protocols take `now` with each event), or a `now` host call if it passed none.
@@ -130,8 +137,9 @@ class Engine {
   /// CANCELLED unless its code handles the error. Unknown or finished ops are ignored.
   void cancel(OpId op);
 
-  /// The events produced since the last call, as a JSON array; clears the buffer.
-  std::string take_events();
+  /// The events produced by the last input, as JSON array text. The view stays valid until the
+  /// next input; the buffer behind it is reused, so a steady stream of inputs allocates nothing.
+  std::string_view take_events();
   EngineStats stats() const noexcept;
 
  private:
@@ -145,14 +153,14 @@ class Engine {
   friend class HostCall;
   friend class OpContext;
 
-  CallId emit_call(OpId op, HostCallKind kind, const json& args, coro::coroutine_handle<> waiter,
+  CallId emit_call(OpId op, HostCallKind kind, std::string_view args, coro::coroutine_handle<> waiter,
                    detail::CallSlot* slot);
-  void deliver(CallId call, bool ok, json value);
+  void deliver(CallId call, bool ok, std::string_view text);
   void run(OpId op, coro::coroutine_handle<> step);
-  void finish(OpId op, bool ok, const json& payload);
+  void finish(OpId op, bool ok, std::string_view payload);
+  void fail(OpId op, const Error& error);
   std::string& begin_event();
   void emit_abort(CallId call);
-  void emit_done(OpId op, const char* key, const json& payload);
   bool is_cancelled(OpId op) const noexcept;
 
   std::unordered_map<OpId, std::unique_ptr<Operation>> operations_;
@@ -161,17 +169,16 @@ class Engine {
   double clock_ = -1;        // < 0: the host passes no clock; ask it
   std::string entropy_;      // unused random bytes, as hex
   std::string events_;
+  bool events_taken_ = false;  // events_ was handed out: the next event starts a new array
   EngineStats counters_;
 };
 
 template <class T>
 bool HostCall<T>::await_ready() {
   if (ready_) return true;
-  if (!ctx_.cancelled()) return false;
   // A cancelled operation gets no new I/O: the call fails at once.
-  slot_.ok = false;
-  slot_.value = Error(ErrorCode::cancelled, "operation cancelled").to_json();
-  return true;
+  cancelled_ = ctx_.cancelled();
+  return cancelled_;
 }
 
 template <class T>

@@ -12,17 +12,16 @@
 
 #include "agent_tools/coro.hpp"
 #include "agent_tools/engine.hpp"
-#include "agent_tools/json.hpp"
 #include "agent_tools/time.hpp"
 
 namespace agent_tools::kv {
 
-Task<json> acquire(OpContext& ctx, json input);
-Task<json> release(OpContext& ctx, json input);
-Task<json> extend(OpContext& ctx, json input);
-Task<json> inspect(OpContext& ctx, json input);
-Task<json> list(OpContext& ctx, json input);
-Task<json> hold(OpContext& ctx, json input);
+Task<std::string> acquire(OpContext& ctx, std::string input);
+Task<std::string> release(OpContext& ctx, std::string input);
+Task<std::string> extend(OpContext& ctx, std::string input);
+Task<std::string> inspect(OpContext& ctx, std::string input);
+Task<std::string> list(OpContext& ctx, std::string input);
+Task<std::string> hold(OpContext& ctx, std::string input);
 
 /// Escapes `*`, `?`, `[`, `]` and `\` so `text` matches itself in a Redis glob pattern.
 std::string glob_escape(std::string_view text);

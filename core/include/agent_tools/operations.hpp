@@ -1,5 +1,6 @@
 // The table of operations the host can start by name. Each is a coroutine taking its context and
-// its parsed JSON input and returning a JSON result (or throwing Error).
+// its input as JSON text and returning its value as JSON text (or throwing Error): the lock
+// operations read and write the text directly; the others go through a document tree.
 #pragma once
 
 #include <string_view>
@@ -10,7 +11,7 @@
 
 namespace agent_tools {
 
-using OperationFn = Task<json> (*)(OpContext&, json input);
+using OperationFn = Task<std::string> (*)(OpContext&, std::string input);
 
 /// nullptr when no operation has this name.
 OperationFn find_operation(std::string_view name) noexcept;
