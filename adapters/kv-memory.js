@@ -16,29 +16,152 @@ const ERR_SCRIPT_ARG = 'ERR Lua redis lib command arguments must be strings or i
 const ERR_OTHER_SCRIPT =
   "ERR InMemoryKVStore runs only the lock protocol's scripts (acquire, release, extend, inspect); other scripts are not supported";
 
-/** Arity of each command as Redis declares it: n = exactly n words, -n = at least n. */
-const ARITY = new Map([
-  ['ping', -1], ['echo', 2], ['get', 2], ['set', -3], ['del', -2], ['exists', -2], ['pttl', 2],
-  ['ttl', 2], ['pexpire', -3], ['expire', -3], ['incr', 2], ['scan', -2], ['eval', -3],
-  ['evalsha', -3], ['script', -2], ['flushall', -1], ['flushdb', -1], ['dbsize', 1],
+// ---- command words: case-insensitive lookups without regex or allocation on the common path ----
+
+/** The longest word any of the lookup tables below holds ('flushall'); longer words never match. */
+const MAX_WORD = 8;
+
+/**
+ * A lookup table keyed by lower-case words, also holding each word's all-upper-case spelling, so
+ * the usual spellings hit on the first `get` and only mixed case pays for lower-casing.
+ */
+function wordTable(entries) {
+  const table = new Map();
+  for (const [word, value] of entries) {
+    if (word.length > MAX_WORD) throw new Error(`wordTable: ${word} is longer than MAX_WORD`);
+    table.set(word, value);
+    table.set(word.toUpperCase(), value);
+  }
+  return table;
+}
+
+/** `word` looked up case-insensitively (ASCII letters only, as Redis's strcasecmp compares). */
+function lookupWord(table, word) {
+  const hit = table.get(word);
+  if (hit !== undefined || word.length > MAX_WORD) return hit;
+  return table.get(asciiLower(word));
+}
+
+/** Lower-cases ASCII letters only, as Redis's strcasecmp compares command words. */
+function asciiLower(text) {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 65 && c <= 90) {
+      let out = text.slice(0, i);
+      for (let j = i; j < n; j++) {
+        const d = text.charCodeAt(j);
+        out += d >= 65 && d <= 90 ? String.fromCharCode(d + 32) : text[j];
+      }
+      return out;
+    }
+  }
+  return text;
+}
+
+const C_PING = 1;
+const C_ECHO = 2;
+const C_GET = 3;
+const C_SET = 4;
+const C_DEL = 5;
+const C_EXISTS = 6;
+const C_PTTL = 7;
+const C_TTL = 8;
+const C_PEXPIRE = 9;
+const C_EXPIRE = 10;
+const C_INCR = 11;
+const C_SCAN = 12;
+const C_EVAL = 13;
+const C_EVALSHA = 14;
+const C_SCRIPT = 15;
+const C_FLUSH = 16;
+const C_DBSIZE = 17;
+
+/** Each command with its arity as Redis declares it: n = exactly n words, -n = at least n. */
+const COMMANDS = wordTable(
+  [
+    ['ping', C_PING, -1], ['echo', C_ECHO, 2], ['get', C_GET, 2], ['set', C_SET, -3], ['del', C_DEL, -2],
+    ['exists', C_EXISTS, -2], ['pttl', C_PTTL, 2], ['ttl', C_TTL, 2], ['pexpire', C_PEXPIRE, -3],
+    ['expire', C_EXPIRE, -3], ['incr', C_INCR, 2], ['scan', C_SCAN, -2], ['eval', C_EVAL, -3],
+    ['evalsha', C_EVALSHA, -3], ['script', C_SCRIPT, -2], ['flushall', C_FLUSH, -1], ['flushdb', C_FLUSH, -1],
+    ['dbsize', C_DBSIZE, 1],
+  ].map(([name, id, arity]) => [name, { name, id, arity }]),
+);
+const SCRIPT_SUBCOMMANDS = wordTable(
+  [['load', 3], ['exists', -3], ['flush', -2]].map(([name, arity]) => [name, { name, arity }]),
+);
+
+const O_NX = 1;
+const O_XX = 2;
+const O_GET = 3;
+const O_KEEPTTL = 4;
+const O_EX = 5; // O_EX..O_PXAT are the expiry options
+const O_PX = 6;
+const O_EXAT = 7;
+const O_PXAT = 8;
+const SET_OPTIONS = wordTable([
+  ['nx', O_NX], ['xx', O_XX], ['get', O_GET], ['keepttl', O_KEEPTTL], ['ex', O_EX], ['px', O_PX], ['exat', O_EXAT],
+  ['pxat', O_PXAT],
 ]);
-const SCRIPT_ARITY = new Map([['load', 3], ['exists', -3], ['flush', -2]]);
+
+const F_NX = 1;
+const F_XX = 2;
+const F_GT = 4;
+const F_LT = 8;
+const EXPIRE_FLAGS = wordTable([['nx', F_NX], ['xx', F_XX], ['gt', F_GT], ['lt', F_LT]]);
+
+const SCAN_OPTIONS = wordTable([['count', 1], ['match', 2], ['type', 3]]);
+const FLUSH_MODES = wordTable([['sync', true], ['async', true]]);
+const STRING_TYPE = wordTable([['string', true]]);
 
 /** A Redis error reply. Redis turns line breaks in error text into spaces; so do we. */
 function errorReply(message) {
   return { error: message.replace(/[\r\n]/g, ' ') };
 }
 
-/** Lower-cases ASCII letters only, as Redis's strcasecmp compares command words. */
-function asciiLower(text) {
-  return text.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+// ---- integers ----
+
+/**
+ * The fast path of Redis's string2ll: a canonical integer (`0` or `-?[1-9][0-9]*`) of at most 15
+ * digits, as a number (exact: below 2^53). `undefined` for anything else, valid or not: the caller
+ * then asks parseInt64, which has the last word.
+ */
+function smallInt(text) {
+  const n = text.length;
+  if (n === 0 || n > 16) return undefined;
+  let i = 0;
+  let c = text.charCodeAt(0);
+  const negative = c === 45; // '-'
+  if (negative) {
+    if (n === 1) return undefined;
+    c = text.charCodeAt(1);
+    i = 1;
+  } else if (n > 15) {
+    return undefined;
+  }
+  if (c === 48) return n === 1 ? 0 : undefined; // '0' alone; '-0', '01' are not canonical
+  let value = 0;
+  for (; i < n; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return undefined;
+    value = value * 10 + d;
+  }
+  return negative ? -value : value;
 }
 
-/** Redis's string2ll: `0` or `-?[1-9][0-9]*`, at most 20 characters, within int64. */
+/** Redis's string2ll: `0` or `-?[1-9][0-9]*`, at most 20 characters, within int64 (as a BigInt). */
 function parseInt64(text) {
   if (text.length === 0 || text.length > 20 || !/^(?:0|-?[1-9][0-9]*)$/.test(text)) return null;
   const value = BigInt(text);
   return value < LLONG_MIN || value > LLONG_MAX ? null : value;
+}
+
+/** string2ll's answer as a number for comparisons only (inexact beyond 2^53), or null. */
+function int64ForComparison(text) {
+  const small = smallInt(text);
+  if (small !== undefined) return small;
+  const value = parseInt64(text);
+  return value === null ? null : Number(value);
 }
 
 /** SCAN's cursor, read like C's strtoul (a sign is allowed and `-n` wraps; '' is 0). */
@@ -49,6 +172,34 @@ function parseCursor(text) {
   if (value >= ULONG_LIMIT) return null;
   if (match[1] === '-') value = (ULONG_LIMIT - value) % ULONG_LIMIT;
   return value;
+}
+
+/**
+ * SET's deadline for `EX|PX|EXAT|PXAT text` at `now`: epoch ms, or an error reply. Computed in
+ * plain numbers when every step is an exact integer below 2^53 (the sum or product of two exact
+ * integers is exact exactly when it is a safe integer), else in BigInts as Redis does in int64.
+ */
+function setDeadline(kind, text, now) {
+  let ms = smallInt(text);
+  if (ms !== undefined && ms > 0) {
+    if (kind === O_EX || kind === O_EXAT) ms *= 1000;
+    if (kind === O_EX || kind === O_PX) ms += now;
+    if (Number.isSafeInteger(ms)) return ms;
+  }
+  return setDeadlineInt64(kind, text, now);
+}
+
+function setDeadlineInt64(kind, text, now) {
+  let ms = parseInt64(text);
+  if (ms === null) return errorReply(ERR_NOT_INTEGER);
+  const seconds = kind === O_EX || kind === O_EXAT;
+  if (ms <= 0n || (seconds && ms > LLONG_MAX / 1000n)) {
+    return errorReply("ERR invalid expire time in 'set' command");
+  }
+  if (seconds) ms *= 1000n;
+  if (kind === O_EX || kind === O_PX) ms += BigInt(now);
+  if (ms > LLONG_MAX) return errorReply("ERR invalid expire time in 'set' command");
+  return Number(ms);
 }
 
 /** How a stored value reads through the protocol face: strings as they are, anything else as JSON. */
@@ -179,59 +330,33 @@ function globMatch(tokens, patternBytes, s) {
 
 // ---- the lock protocol's scripts, without Lua ----------------------------------------------------
 
-/** A `redis.call` inside a script failed: the script stops there (earlier writes stay done). */
-class ScriptCallError {
-  constructor(message, line) {
-    this.message = message;
-    this.line = line;
-  }
-}
+// Each script is transcribed from its Lua (core/constants.json) into a method of the store below,
+// which performs each `redis.call` directly on the keyspace with that command's replies and errors.
+const S_ACQUIRE = 1;
+const S_RELEASE = 2;
+const S_EXTEND = 3;
+const S_INSPECT = 4;
+const SCRIPT_IDS = new Map([['acquire', S_ACQUIRE], ['release', S_RELEASE], ['extend', S_EXTEND], ['inspect', S_INSPECT]]);
 
-/** Lua's `v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1])`. */
-function isHolder(value, ARGV) {
-  // For well-formed strings a UTF-16 prefix is exactly a UTF-8 byte prefix, which is what the Lua compares.
-  return value === ARGV[0] || (ARGV[1] === 'prefix' && value.startsWith(ARGV[0]));
-}
-
-/**
- * Each script transcribed from its Lua (core/constants.json): `call(line, ...words)` is
- * `redis.call` on that line of the script, Lua `nil`/`false` is `null`, tables are arrays.
- */
-const SCRIPT_BODIES = {
-  acquire(call, KEYS, ARGV) {
-    if (call(1, 'SET', KEYS[0], ARGV[0], 'NX', 'PX', ARGV[1]) !== null) {
-      return [1, call(2, 'INCR', KEYS[1])];
-    }
-    return [0, call(4, 'GET', KEYS[0]), call(4, 'PTTL', KEYS[0])];
-  },
-  release(call, KEYS, ARGV) {
-    const value = call(1, 'GET', KEYS[0]);
-    if (value === null) return 0;
-    if (isHolder(value, ARGV)) {
-      call(4, 'DEL', KEYS[0]);
-      return 1;
-    }
-    return -1;
-  },
-  extend(call, KEYS, ARGV) {
-    const value = call(1, 'GET', KEYS[0]);
-    if (value === null) return 0;
-    if (isHolder(value, ARGV)) {
-      call(4, 'SET', KEYS[0], ARGV[3], 'PX', ARGV[2]);
-      return 1;
-    }
-    return -1;
-  },
-  inspect(call, KEYS) {
-    return [call(1, 'GET', KEYS[0]), call(1, 'PTTL', KEYS[0]), call(1, 'GET', KEYS[1])];
-  },
-};
-
+/** Lower-case sha1 → `{ id, sha1 }`; the script text → the same. */
 const SCRIPT_BY_SHA = new Map();
-const SHA_BY_SOURCE = new Map();
-for (const [name, script] of Object.entries(KV_SCRIPTS)) {
-  SCRIPT_BY_SHA.set(script.sha1, SCRIPT_BODIES[name]);
-  SHA_BY_SOURCE.set(script.lua, script.sha1);
+const SCRIPT_BY_SOURCE = new Map();
+for (const [name, { sha1, lua }] of Object.entries(KV_SCRIPTS)) {
+  const id = SCRIPT_IDS.get(name);
+  if (id === undefined) continue; // a script this store does not implement: NOSCRIPT, as before
+  const script = { id, sha1 };
+  SCRIPT_BY_SHA.set(sha1, script);
+  SCRIPT_BY_SOURCE.set(lua, script);
+}
+
+/** The script with this sha1 (case-insensitive), or undefined. */
+function scriptBySha(sha) {
+  return SCRIPT_BY_SHA.get(sha) ?? SCRIPT_BY_SHA.get(asciiLower(sha));
+}
+
+/** A `redis.call` on `line` of a script failed: the script stops there (earlier writes stay done). */
+function scriptError(message, sha, line) {
+  return errorReply(`${message} script: ${sha}, on @user_script:${line}.`);
 }
 
 // ---- the store -----------------------------------------------------------------------------------
@@ -260,6 +385,9 @@ for (const [name, script] of Object.entries(KV_SCRIPTS)) {
  * - The keyspace holds strings only (no lists, hashes, ...); other commands are unknown commands.
  * - SCAN walks keys in creation order, so its cursors differ from Redis's, with the same guarantee:
  *   a full walk returns every key that existed throughout it exactly once.
+ *
+ * It is on the lock hot path, so a command costs no regex, BigInt, closure or array copy unless it
+ * needs one (mixed-case words, integers beyond 15 digits, SCAN, error replies).
  */
 export class InMemoryKVStore {
   /** key → entry `{ key, value, expiresAt (ms, or undefined for no expiry), seq }`. */
@@ -325,13 +453,11 @@ export class InMemoryKVStore {
     const now = this.#now();
     const name = String(key);
     const { ttl, condition } = options ?? {};
-    if (condition === 'nx' || condition === 'xx') {
-      const live = this.#live(name, now) !== undefined;
-      if (condition === 'nx' ? live : !live) return false;
-    }
+    const entry = this.#live(name, now);
+    if (condition === 'nx' ? entry !== undefined : condition === 'xx' && entry === undefined) return false;
     let expiresAt = ttl ? now + ttl * 1000 : undefined;
     if (expiresAt === Infinity || Number.isNaN(expiresAt)) expiresAt = undefined;
-    this.#write(name, value, expiresAt, now);
+    this.#put(name, entry, value, expiresAt, now);
     return true;
   }
 
@@ -369,9 +495,11 @@ export class InMemoryKVStore {
     if (this.#entries.delete(key)) this.#dead++;
   }
 
-  /** Writes a value (replacing a live one in place, so SCAN keeps its position). */
-  #write(key, value, expiresAt, now) {
-    const entry = this.#live(key, now);
+  /**
+   * Writes a value, given `entry = this.#live(key, now)`: replaces a live one in place (so SCAN
+   * keeps its position), creates a new entry otherwise; a deadline <= now deletes the key instead.
+   */
+  #put(key, entry, value, expiresAt, now) {
     if (expiresAt !== undefined && expiresAt <= now) {
       if (entry !== undefined) this.#remove(key);
       return;
@@ -382,21 +510,32 @@ export class InMemoryKVStore {
       return;
     }
     this.#sweepSome(now);
-    if (this.#dead > 64 && this.#dead * 2 > this.#order.length) {
-      this.#order = this.#order.filter((e) => this.#entries.get(e.key) === e);
-      this.#dead = 0;
-      this.#sweep = 0;
-    }
+    if (this.#dead > 64 && this.#dead * 2 > this.#order.length) this.#compact();
     const created = { key, value, expiresAt, seq: this.#nextSeq++ };
     this.#entries.set(key, created);
     this.#order.push(created);
   }
 
+  /** Drops dead entries from #order, in place. */
+  #compact() {
+    const order = this.#order;
+    const entries = this.#entries;
+    let kept = 0;
+    for (let i = 0; i < order.length; i++) {
+      const entry = order[i];
+      if (entries.get(entry.key) === entry) order[kept++] = entry;
+    }
+    order.length = kept;
+    this.#dead = 0;
+    this.#sweep = 0;
+  }
+
   /** Looks at two entries per insert, round robin, and drops them if expired. */
   #sweepSome(now) {
-    for (let n = 0; n < 2 && this.#order.length > 0; n++) {
-      if (this.#sweep >= this.#order.length) this.#sweep = 0;
-      const entry = this.#order[this.#sweep++];
+    const order = this.#order;
+    for (let n = 0; n < 2 && order.length > 0; n++) {
+      if (this.#sweep >= order.length) this.#sweep = 0;
+      const entry = order[this.#sweep++];
       if (this.#entries.get(entry.key) === entry) this.#live(entry.key, now);
     }
   }
@@ -408,29 +547,32 @@ export class InMemoryKVStore {
     this.#sweep = 0;
   }
 
+  /** A live entry's value as the protocol reads it, or null. */
+  #getValue(key, now) {
+    const entry = this.#live(key, now);
+    return entry === undefined ? null : asRedisString(entry.value);
+  }
+
   // ---- commands ----
 
   #dispatch(args, now) {
-    const name = asciiLower(args[0]);
-    const arity = ARITY.get(name);
-    if (arity === undefined) return unknownCommand(args);
-    if (arity > 0 ? args.length !== arity : args.length < -arity) {
-      return errorReply(`ERR wrong number of arguments for '${name}' command`);
+    const command = lookupWord(COMMANDS, args[0]);
+    if (command === undefined) return unknownCommand(args);
+    const n = args.length;
+    const arity = command.arity;
+    if (arity > 0 ? n !== arity : n < -arity) {
+      return errorReply(`ERR wrong number of arguments for '${command.name}' command`);
     }
-    switch (name) {
-      case 'ping':
-        return args.length === 1 ? 'PONG' : args.length === 2 ? args[1] : errorReply("ERR wrong number of arguments for 'ping' command");
-      case 'echo':
-        return args[1];
-      case 'get': {
-        const entry = this.#live(args[1], now);
-        return entry === undefined ? null : asRedisString(entry.value);
-      }
-      case 'set':
+    switch (command.id) {
+      case C_EVALSHA:
+        return this.#eval(args, now, true);
+      case C_GET:
+        return this.#getValue(args[1], now);
+      case C_SET:
         return this.#set(args, now);
-      case 'del': {
+      case C_DEL: {
         let removed = 0;
-        for (let i = 1; i < args.length; i++) {
+        for (let i = 1; i < n; i++) {
           if (this.#live(args[i], now) !== undefined) {
             this.#remove(args[i]);
             removed++;
@@ -438,40 +580,41 @@ export class InMemoryKVStore {
         }
         return removed;
       }
-      case 'exists': {
+      case C_EXISTS: {
         let found = 0;
-        for (let i = 1; i < args.length; i++) if (this.#live(args[i], now) !== undefined) found++;
+        for (let i = 1; i < n; i++) if (this.#live(args[i], now) !== undefined) found++;
         return found;
       }
-      case 'pttl':
+      case C_PTTL:
         return this.#pttl(args[1], now);
-      case 'ttl': {
+      case C_TTL: {
         const ms = this.#pttl(args[1], now);
         return ms < 0 ? ms : Math.floor((ms + 500) / 1000);
       }
-      case 'pexpire':
+      case C_PEXPIRE:
         return this.#expire(args, now, false);
-      case 'expire':
+      case C_EXPIRE:
         return this.#expire(args, now, true);
-      case 'incr':
+      case C_INCR:
         return this.#incr(args[1], now);
-      case 'scan':
+      case C_EVAL:
+        return this.#eval(args, now, false);
+      case C_PING:
+        return n === 1 ? 'PONG' : n === 2 ? args[1] : errorReply("ERR wrong number of arguments for 'ping' command");
+      case C_ECHO:
+        return args[1];
+      case C_SCAN:
         return this.#scan(args, now);
-      case 'eval':
-      case 'evalsha':
-        return this.#eval(args, now, name === 'evalsha');
-      case 'script':
+      case C_SCRIPT:
         return this.#script(args);
-      case 'flushall':
-      case 'flushdb':
-        if (args.length > 2 || (args.length === 2 && !['sync', 'async'].includes(asciiLower(args[1])))) {
-          return errorReply(ERR_SYNTAX);
-        }
+      case C_FLUSH:
+        if (n > 2 || (n === 2 && lookupWord(FLUSH_MODES, args[1]) === undefined)) return errorReply(ERR_SYNTAX);
         this.#flush();
         return 'OK';
-      case 'dbsize': {
+      case C_DBSIZE: {
         let live = 0;
-        for (const key of [...this.#entries.keys()]) if (this.#live(key, now) !== undefined) live++;
+        // (deleting the entry being visited is safe in a Map iteration)
+        for (const key of this.#entries.keys()) if (this.#live(key, now) !== undefined) live++;
         return live;
       }
       default:
@@ -485,42 +628,33 @@ export class InMemoryKVStore {
     let xx = false;
     let get = false;
     let keepTtl = false;
-    let expireKind = null; // 'ex' | 'px' | 'exat' | 'pxat'
-    let expireText = null;
-    for (let j = 3; j < args.length; j++) {
-      const option = asciiLower(args[j]);
-      const hasNext = j + 1 < args.length;
-      if (option === 'nx' && !xx) nx = true;
-      else if (option === 'xx' && !nx) xx = true;
-      else if (option === 'get') get = true;
-      else if (option === 'keepttl' && expireKind === null) keepTtl = true;
-      else if (['ex', 'px', 'exat', 'pxat'].includes(option) && !keepTtl && hasNext &&
-               (expireKind === null || expireKind === option)) {
+    let expireKind = 0; // O_EX | O_PX | O_EXAT | O_PXAT
+    let expireText = '';
+    const n = args.length;
+    for (let j = 3; j < n; j++) {
+      const option = lookupWord(SET_OPTIONS, args[j]);
+      if (option === O_NX && !xx) nx = true;
+      else if (option === O_XX && !nx) xx = true;
+      else if (option === O_GET) get = true;
+      else if (option === O_KEEPTTL && expireKind === 0) keepTtl = true;
+      else if (option >= O_EX && !keepTtl && j + 1 < n && (expireKind === 0 || expireKind === option)) {
         expireKind = option;
         expireText = args[++j];
       } else return errorReply(ERR_SYNTAX);
     }
 
     let expiresAt;
-    if (expireKind !== null) {
-      let ms = parseInt64(expireText);
-      if (ms === null) return errorReply(ERR_NOT_INTEGER);
-      const seconds = expireKind === 'ex' || expireKind === 'exat';
-      if (ms <= 0n || (seconds && ms > LLONG_MAX / 1000n)) {
-        return errorReply("ERR invalid expire time in 'set' command");
-      }
-      if (seconds) ms *= 1000n;
-      if (expireKind === 'ex' || expireKind === 'px') ms += BigInt(now);
-      if (ms > LLONG_MAX) return errorReply("ERR invalid expire time in 'set' command");
-      expiresAt = Number(ms);
+    if (expireKind !== 0) {
+      expiresAt = setDeadline(expireKind, expireText, now);
+      if (typeof expiresAt !== 'number') return expiresAt;
     }
 
     const key = args[1];
     const entry = this.#live(key, now);
-    const previous = entry === undefined ? null : asRedisString(entry.value);
-    if ((nx && entry !== undefined) || (xx && entry === undefined)) return get ? previous : null;
+    const previous = get && entry !== undefined ? asRedisString(entry.value) : null;
+    if ((nx && entry !== undefined) || (xx && entry === undefined)) return previous;
     if (keepTtl && entry !== undefined) expiresAt = entry.expiresAt;
-    this.#write(key, args[2], expiresAt, now);
+    this.#put(key, entry, args[2], expiresAt, now);
     return get ? previous : 'OK';
   }
 
@@ -533,53 +667,75 @@ export class InMemoryKVStore {
 
   /** EXPIRE / PEXPIRE key time [NX|XX|GT|LT] (Redis 7.0's expireGenericCommand). */
   #expire(args, now, seconds) {
-    const command = seconds ? 'expire' : 'pexpire';
-    const flags = new Set();
+    let flags = 0;
     for (let j = 3; j < args.length; j++) {
-      const option = asciiLower(args[j]);
-      if (!['nx', 'xx', 'gt', 'lt'].includes(option)) return errorReply(`ERR Unsupported option ${args[j]}`);
-      flags.add(option);
+      const flag = lookupWord(EXPIRE_FLAGS, args[j]);
+      if (flag === undefined) return errorReply(`ERR Unsupported option ${args[j]}`);
+      flags |= flag;
     }
-    if (flags.has('nx') && (flags.has('xx') || flags.has('gt') || flags.has('lt'))) {
+    if ((flags & F_NX) !== 0 && (flags & (F_XX | F_GT | F_LT)) !== 0) {
       return errorReply('ERR NX and XX, GT or LT options at the same time are not compatible');
     }
-    if (flags.has('gt') && flags.has('lt')) {
+    if ((flags & F_GT) !== 0 && (flags & F_LT) !== 0) {
       return errorReply('ERR GT and LT options at the same time are not compatible');
     }
-    let when = parseInt64(args[2]);
-    if (when === null) return errorReply(ERR_NOT_INTEGER);
-    const invalid = `ERR invalid expire time in '${command}' command`;
-    if (seconds) {
-      if (when > LLONG_MAX / 1000n || when < LLONG_MIN / 1000n) return errorReply(invalid);
-      when *= 1000n;
+
+    // The deadline, in plain numbers when exact (see setDeadline), else in int64 as Redis does.
+    let target;
+    let expired = false;
+    let fast = smallInt(args[2]);
+    if (fast !== undefined) {
+      if (seconds) fast *= 1000;
+      fast += now;
+      if (Number.isSafeInteger(fast)) {
+        target = fast;
+        expired = fast <= now;
+      }
     }
-    if (when > LLONG_MAX - BigInt(now)) return errorReply(invalid);
-    when += BigInt(now);
+    if (target === undefined) {
+      let when = parseInt64(args[2]);
+      if (when === null) return errorReply(ERR_NOT_INTEGER);
+      const invalid = `ERR invalid expire time in '${seconds ? 'expire' : 'pexpire'}' command`;
+      if (seconds) {
+        if (when > LLONG_MAX / 1000n || when < LLONG_MIN / 1000n) return errorReply(invalid);
+        when *= 1000n;
+      }
+      if (when > LLONG_MAX - BigInt(now)) return errorReply(invalid);
+      when += BigInt(now);
+      target = Number(when);
+      expired = when <= BigInt(now);
+    }
 
     const entry = this.#live(args[1], now);
     if (entry === undefined) return 0;
     const current = entry.expiresAt; // undefined: no expiry (infinite for GT, LT)
-    const target = Number(when);
-    if (flags.has('nx') && current !== undefined) return 0;
-    if (flags.has('xx') && current === undefined) return 0;
-    if (flags.has('gt') && (current === undefined || target <= current)) return 0;
-    if (flags.has('lt') && current !== undefined && target >= current) return 0;
-    if (when <= BigInt(now)) this.#remove(args[1]);
+    if ((flags & F_NX) !== 0 && current !== undefined) return 0;
+    if ((flags & F_XX) !== 0 && current === undefined) return 0;
+    if ((flags & F_GT) !== 0 && (current === undefined || target <= current)) return 0;
+    if ((flags & F_LT) !== 0 && current !== undefined && target >= current) return 0;
+    if (expired) this.#remove(args[1]);
     else entry.expiresAt = target;
     return 1;
   }
 
   #incr(key, now) {
     const entry = this.#live(key, now);
-    let value = 0n;
-    if (entry !== undefined) {
-      value = parseInt64(asRedisString(entry.value));
-      if (value === null) return errorReply(ERR_NOT_INTEGER);
+    if (entry === undefined) {
+      this.#put(key, undefined, '1', undefined, now);
+      return 1;
     }
+    // (an existing key keeps its expiry, as in Redis)
+    const text = asRedisString(entry.value);
+    const small = smallInt(text); // |small| < 10^15: small + 1 is exact
+    if (small !== undefined) {
+      entry.value = String(small + 1);
+      return small + 1;
+    }
+    let value = parseInt64(text);
+    if (value === null) return errorReply(ERR_NOT_INTEGER);
     if (value === LLONG_MAX) return errorReply('ERR increment or decrement would overflow');
     value += 1n;
-    if (entry !== undefined) entry.value = String(value); // keeps the key's expiry, as Redis does
-    else this.#write(key, String(value), undefined, now);
+    entry.value = String(value);
     return Number(value);
   }
 
@@ -591,17 +747,17 @@ export class InMemoryKVStore {
     let match = null;
     let typeOk = true;
     for (let i = 2; i < args.length; i += 2) {
-      const option = asciiLower(args[i]);
+      const option = lookupWord(SCAN_OPTIONS, args[i]);
       if (i + 1 >= args.length) return errorReply(ERR_SYNTAX);
-      if (option === 'count') {
+      if (option === 1) {
         const n = parseInt64(args[i + 1]);
         if (n === null) return errorReply(ERR_NOT_INTEGER);
         if (n < 1n) return errorReply(ERR_SYNTAX);
         count = n > 1_000_000_000n ? 1_000_000_000 : Number(n);
-      } else if (option === 'match') {
+      } else if (option === 2) {
         match = args[i + 1] === '*' ? null : compileGlob(args[i + 1]);
-      } else if (option === 'type') {
-        typeOk = asciiLower(args[i + 1]) === 'string';
+      } else if (option === 3) {
+        typeOk = lookupWord(STRING_TYPE, args[i + 1]) === true;
       } else {
         return errorReply(ERR_SYNTAX);
       }
@@ -631,45 +787,134 @@ export class InMemoryKVStore {
 
   /** EVAL script numkeys key... arg... / EVALSHA sha1 numkeys key... arg... */
   #eval(args, now, bySha) {
+    const n = args.length;
     if (bySha && args[1].length !== 40) return errorReply(ERR_NOSCRIPT);
-    const numkeys = parseInt64(args[2]);
+    const numkeys = int64ForComparison(args[2]);
     if (numkeys === null) return errorReply(ERR_NOT_INTEGER);
-    if (numkeys > BigInt(args.length - 3)) return errorReply("ERR Number of keys can't be greater than number of args");
-    if (numkeys < 0n) return errorReply("ERR Number of keys can't be negative");
-    const sha = bySha ? asciiLower(args[1]) : SHA_BY_SOURCE.get(args[1]);
-    const body = sha === undefined ? undefined : SCRIPT_BY_SHA.get(sha);
-    if (body === undefined) return errorReply(bySha ? ERR_NOSCRIPT : ERR_OTHER_SCRIPT);
+    if (numkeys > n - 3) return errorReply("ERR Number of keys can't be greater than number of args");
+    if (numkeys < 0) return errorReply("ERR Number of keys can't be negative");
+    const script = bySha ? scriptBySha(args[1]) : SCRIPT_BY_SOURCE.get(args[1]);
+    if (script === undefined) return errorReply(bySha ? ERR_NOSCRIPT : ERR_OTHER_SCRIPT);
 
-    const split = 3 + Number(numkeys);
-    const call = (line, ...words) => {
-      for (const word of words) if (typeof word !== 'string') throw new ScriptCallError(ERR_SCRIPT_ARG, line);
-      const reply = this.#dispatch(words, now); // one clock reading for the whole script, as in Redis
-      if (reply !== null && typeof reply === 'object' && !Array.isArray(reply)) throw new ScriptCallError(reply.error, line);
-      return reply;
-    };
-    try {
-      return body(call, args.slice(3, split), args.slice(split));
-    } catch (failure) {
-      if (!(failure instanceof ScriptCallError)) throw failure;
-      return errorReply(`${failure.message} script: ${sha}, on @user_script:${failure.line}.`);
+    // KEYS[1], KEYS[2] and ARGV[1..4] as the scripts use them; Lua's nil is undefined.
+    const key1 = numkeys > 0 ? args[3] : undefined;
+    const key2 = numkeys > 1 ? args[4] : undefined;
+    const split = 3 + numkeys;
+    const arg1 = split < n ? args[split] : undefined;
+    const arg2 = split + 1 < n ? args[split + 1] : undefined;
+    // One clock reading for the whole script, as in Redis.
+    switch (script.id) {
+      case S_ACQUIRE:
+        return this.#acquireScript(script.sha1, key1, key2, arg1, arg2, now);
+      case S_RELEASE:
+        return this.#releaseScript(script.sha1, key1, arg1, arg2, now);
+      case S_EXTEND:
+        return this.#extendScript(
+          script.sha1, key1, arg1, arg2, split + 2 < n ? args[split + 2] : undefined,
+          split + 3 < n ? args[split + 3] : undefined, now,
+        );
+      default:
+        return this.#inspectScript(script.sha1, key1, key2, now);
     }
+  }
+
+  /**
+   * 1 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+   * 2   return {1, redis.call('INCR', KEYS[2])}
+   * 3 end
+   * 4 return {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
+   */
+  #acquireScript(sha, key, fenceKey, value, ttl, now) {
+    if (key === undefined || value === undefined || ttl === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 1);
+    const expiresAt = setDeadline(O_PX, ttl, now);
+    if (typeof expiresAt !== 'number') return scriptError(expiresAt.error, sha, 1);
+    const entry = this.#live(key, now);
+    if (entry === undefined) {
+      this.#put(key, undefined, value, expiresAt, now);
+      if (fenceKey === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 2);
+      const fence = this.#incr(fenceKey, now);
+      if (typeof fence !== 'number') return scriptError(fence.error, sha, 2);
+      return [1, fence];
+    }
+    return [0, asRedisString(entry.value), entry.expiresAt === undefined ? -1 : Math.ceil(entry.expiresAt - now)];
+  }
+
+  /**
+   * 1 local v = redis.call('GET', KEYS[1])
+   * 2 if not v then return 0 end
+   * 3 if v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1]) then
+   * 4   redis.call('DEL', KEYS[1])
+   * 5   return 1
+   * 6 end
+   * 7 return -1
+   */
+  #releaseScript(sha, key, holder, mode, now) {
+    if (key === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 1);
+    const entry = this.#live(key, now);
+    if (entry === undefined) return 0;
+    if (!isHolder(asRedisString(entry.value), holder, mode)) return -1;
+    this.#remove(key);
+    return 1;
+  }
+
+  /**
+   * 1 local v = redis.call('GET', KEYS[1])
+   * 2 if not v then return 0 end
+   * 3 if v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1]) then
+   * 4   redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
+   * 5   return 1
+   * 6 end
+   * 7 return -1
+   */
+  #extendScript(sha, key, holder, mode, ttl, next, now) {
+    if (key === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 1);
+    const entry = this.#live(key, now);
+    if (entry === undefined) return 0;
+    if (!isHolder(asRedisString(entry.value), holder, mode)) return -1;
+    if (next === undefined || ttl === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 4);
+    const expiresAt = setDeadline(O_PX, ttl, now);
+    if (typeof expiresAt !== 'number') return scriptError(expiresAt.error, sha, 4);
+    this.#put(key, entry, next, expiresAt, now);
+    return 1;
+  }
+
+  /** 1 return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2])} */
+  #inspectScript(sha, key, fenceKey, now) {
+    if (key === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 1);
+    const value = this.#getValue(key, now);
+    const pttl = this.#pttl(key, now);
+    if (fenceKey === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 1);
+    return [value, pttl, this.#getValue(fenceKey, now)];
   }
 
   /** SCRIPT LOAD | EXISTS | FLUSH. The four lock scripts are always loaded. */
   #script(args) {
-    const sub = asciiLower(args[1]);
-    const arity = SCRIPT_ARITY.get(sub);
-    if (arity === undefined) {
+    const sub = lookupWord(SCRIPT_SUBCOMMANDS, args[1]);
+    if (sub === undefined) {
       return errorReply(`ERR unknown subcommand '${args[1].slice(0, 128)}'. Try ${args[0].toUpperCase()} HELP.`);
     }
-    if (arity > 0 ? args.length !== arity : args.length < -arity) {
-      return errorReply(`ERR wrong number of arguments for 'script|${sub}' command`);
+    const n = args.length;
+    if (sub.arity > 0 ? n !== sub.arity : n < -sub.arity) {
+      return errorReply(`ERR wrong number of arguments for 'script|${sub.name}' command`);
     }
-    if (sub === 'load') return SHA_BY_SOURCE.get(args[2]) ?? errorReply(ERR_OTHER_SCRIPT);
-    if (sub === 'exists') return args.slice(2).map((sha) => (SCRIPT_BY_SHA.has(asciiLower(sha)) ? 1 : 0));
-    if (args.length === 2 || (args.length === 3 && ['sync', 'async'].includes(asciiLower(args[2])))) return 'OK';
+    if (sub.name === 'load') return SCRIPT_BY_SOURCE.get(args[2])?.sha1 ?? errorReply(ERR_OTHER_SCRIPT);
+    if (sub.name === 'exists') {
+      const found = [];
+      for (let i = 2; i < n; i++) found.push(scriptBySha(args[i]) === undefined ? 0 : 1);
+      return found;
+    }
+    if (n === 2 || (n === 3 && lookupWord(FLUSH_MODES, args[2]) !== undefined)) return 'OK';
     return errorReply('ERR SCRIPT FLUSH only support SYNC|ASYNC option');
   }
+}
+
+/**
+ * Lua's `v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1])`.
+ * (`mode` is only ever defined when `holder` is: ARGV has no holes.)
+ */
+function isHolder(value, holder, mode) {
+  // For well-formed strings a UTF-16 prefix is exactly a UTF-8 byte prefix, which is what the Lua compares.
+  return value === holder || (mode === 'prefix' && value.startsWith(holder));
 }
 
 /** Redis 7.0's text for an unknown command, quoting up to about 128 characters of its arguments. */

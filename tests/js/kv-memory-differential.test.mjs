@@ -293,6 +293,82 @@ test('the four lock scripts via EVALSHA and EVAL, including their error replies'
   ]);
 });
 
+/** 'AbCd' alternation: a spelling that is neither lower nor upper case. */
+const mixedCase = (word) => [...word].map((c, i) => (i % 2 ? c.toLowerCase() : c.toUpperCase())).join('');
+
+test('integers at the edges of the exact fast path (15/16 digits, 2^53, int64) agree with Redis', async () => {
+  const { both, memory, prefix } = pair('bounds');
+  // Integer replies beyond 2^53 are inexact on both sides and round differently (node-redis parses
+  // Redis's 9007199254740991 as ...992), so there INCR's replies are not compared, only the stored text.
+  for (const start of ['9007199254740989', '-9007199254740994', '1234567890123456788']) {
+    await both('SET', '@big', start);
+    for (let i = 0; i < 4; i++) {
+      memory.command(['INCR', `${prefix}big`]);
+      await redisCommand(['INCR', `${prefix}big`]);
+      await both('GET', '@big');
+    }
+  }
+  // (no PTTL/TTL of these keys: their TTLs are beyond what normalize() accepts; EXISTS shows the outcome)
+  const times = ['999999999999999', '1000000000000000', '9007199254740', '9007199254741', '9007199254740991',
+    '9007199254740993', '9223372036854775', '9223372036854776', '9223372036854775807', '9223372036854775808'];
+  await runAll(both, [
+    ['SET', '@n', '999999999999998'], ['INCR', '@n'], ['INCR', '@n'], ['GET', '@n'], ['INCR', '@n'], ['GET', '@n'],
+    ['SET', '@n', '-1000000000000001'], ['INCR', '@n'], ['INCR', '@n'], ['GET', '@n'],
+    ['SET', '@n', '-1'], ['INCR', '@n'], ['GET', '@n'], ['INCR', '@n'], ['SET', '@n', '-0'], ['INCR', '@n'],
+    ['SET', '@n', '0999'], ['INCR', '@n'], ['SET', '@n', '-'], ['INCR', '@n'],
+    ...times.flatMap((t) => [
+      ['SET', '@e', 'v', 'PX', t], ['EXISTS', '@e'], ['SET', '@e', 'v', 'EX', t], ['EXISTS', '@e'], ['DEL', '@e'],
+      ['SET', '@e', 'v', 'PXAT', t], ['EXISTS', '@e'], ['SET', '@e', 'v', 'EXAT', t], ['EXISTS', '@e'], ['DEL', '@e'],
+      ['SET', '@e', 'v', 'PX', `-${t}`], ['SET', '@e', 'v', 'EXAT', `-${t}`],
+      ['SET', '@x', 'v'], ['PEXPIRE', '@x', t], ['EXISTS', '@x'], ['EXPIRE', '@x', t], ['EXISTS', '@x'],
+      ['PEXPIRE', '@x', `-${t}`], ['EXISTS', '@x'], ['SET', '@x', 'v'], ['EXPIRE', '@x', `-${t}`], ['EXISTS', '@x'],
+    ]),
+    ['SET', '@g', 'v'], ['PEXPIRE', '@g', '999999999999999'], ['PEXPIRE', '@g', '1000000000000000', 'GT'],
+    ['EXPIRE', '@g', '9007199254740', 'GT'], ['EXPIRE', '@g', '9007199254741', 'LT'], ['EXPIRE', '@g', '9007199254739', 'LT'],
+    ['PEXPIRE', '@g', '999999999999999', 'GT'], ['PEXPIRE', '@g', '300000', 'LT'], ['PTTL', '@g'],
+    ['EVALSHA', sha('inspect'), '999999999999999', '@a'], ['EVALSHA', sha('inspect'), '1000000000000000', '@a'],
+    ['EVALSHA', sha('inspect'), '-999999999999999', '@a'], ['EVALSHA', sha('inspect'), '-1000000000000000', '@a'],
+    ['EVALSHA', sha('inspect'), '9223372036854775808', '@a'], ['EVALSHA', sha('inspect'), '02', '@a', '@b'],
+    acquireArgs('@L', 'v', '999999999999999'), ['EXISTS', '@L'], ['DEL', '@L'], acquireArgs('@L', 'v', '9223372036854775807'),
+    acquireArgs('@L', 'v', '9223372036854775808'), acquireArgs('@L', 'v', '-1000000000000000'), ['SET', '@L:fence', '999999999999999'],
+    acquireArgs('@L', 'v', 300_000), ['GET', '@L:fence'], extendArgs('@L', 'v', 'exact', '1000000000000000', 'w'), ['EXISTS', '@L'],
+    extendArgs('@L', 'w', 'exact', '9223372036854775807', 'x'), ['GET', '@L'],
+  ]);
+});
+
+test('command words, options and script shas in any case', async () => {
+  const { both, scanBoth } = pair('case');
+  const mixedSha = (name) => mixedCase(sha(name));
+  await runAll(both, [
+    ['sEt', '@m', 'v', 'pX', '300000', 'nX'], ['GeT', '@m'], ['pTtL', '@m'], ['tTl', '@m'], ['eXiStS', '@m'],
+    ['SeT', '@m', 'w', 'xX', 'kEePtTl', 'gEt'], ['PTTL', '@m'], ['set', '@m', 'x', 'ExAt', String(Math.floor(Date.now() / 1000) + 300)],
+    ['SET', '@m', 'y', 'pXaT', String(Date.now() + 300_000)], ['PTTL', '@m'], ['set', '@m', 'z', 'Ex', '300', 'eX', '200'], ['TTL', '@m'],
+    ['PeXpIrE', '@m', '250000', 'Gt'], ['ExPiRe', '@m', '100', 'lT', 'Xx'], ['TTL', '@m'], ['pexpire', '@m', '1', 'Nx', 'gT'],
+    ['iNcR', '@i'], ['DeL', '@i', '@m'], ['pInG'], ['eChO', 'hi'], ['gEtX', '@m'], ['SET', '@m', 'v', 'Px'],
+    ['EvAlShA', mixedSha('acquire'), '2', '@L', '@L:fence', 'me', '300000'], ['evalsha', mixedSha('inspect'), '2', '@L', '@L:fence'],
+    ['EVALSHA', mixedSha('release'), '2', '@L', '@L:fence', 'm', 'prefix'], ['EVALSHA', mixedSha('release'), '2', '@L', '@L:fence', 'me', 'PREFIX'],
+    ['EvAl', KV_SCRIPTS.inspect.lua, '2', '@L', '@L:fence'],
+    ['ScRiPt', 'ExIsTs', mixedSha('extend'), sha('inspect').toUpperCase(), 'F'.repeat(40)], ['script', 'LoAd', KV_SCRIPTS.release.lua],
+    // (no SCRIPT FLUSH: the server may be shared; an invalid mode flushes nothing)
+    ['SCRIPT', 'fLuSh', 'AsYnCh'],
+  ]);
+  await scanBoth('MaTcH', '@*', 'CoUnT', '5', 'TyPe', 'StRiNg');
+});
+
+test('a lock cycle with the arguments the core sends: JSON value, release by lockId prefix', async () => {
+  const { both } = pair('cycle');
+  const lockId = 'bench-t-1795616719818-a8dafa5dce8934d5';
+  const value = JSON.stringify({ lockId, lockedAt: '2026-11-25T14:00:00.000Z', processId: 'instance-0011223344556677', expiresAt: '2026-11-25T14:01:00.000Z' });
+  const prefix = `{"lockId":${JSON.stringify(lockId)},`;
+  for (let i = 0; i < 3; i++) {
+    await runAll(both, [
+      acquireArgs('@c', value, 60_000), acquireArgs('@c', value.replace(lockId, 'other'), 60_000), inspectArgs('@c'),
+      releaseArgs('@c', prefix.replace('bench', 'bunch'), 'prefix'), releaseArgs('@c', prefix), releaseArgs('@c', prefix, 'prefix'),
+      releaseArgs('@c', prefix, 'prefix'), inspectArgs('@c'),
+    ]);
+  }
+});
+
 test('EVALSHA of an unknown sha is NOSCRIPT on both', async () => {
   const { both } = pair('noscript');
   const unknown = randomBytes(20).toString('hex');

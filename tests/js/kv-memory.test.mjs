@@ -511,6 +511,103 @@ describe('lock scripts without Lua', () => {
   });
 });
 
+describe('hot path: exact integers, any-case words, repeated lock cycles', () => {
+  // Integers of up to 15 digits take a plain-number path, longer ones Redis's int64 arithmetic in
+  // BigInts; both must give the exact answer around the switch and around 2^53.
+  test('TTLs and deadlines are exact on both sides of the fast path', () => {
+    const { kv, clock } = storeAt(1_700_000_000_000);
+    const pttlAfter = (...args) => {
+      assert.equal(kv(...args), args[0] === 'SET' ? 'OK' : 1, args.join(' '));
+      return kv('PTTL', args[1]);
+    };
+    assert.equal(pttlAfter('SET', 'k', 'v', 'PX', '999999999999999'), 999_999_999_999_999);
+    assert.equal(pttlAfter('SET', 'k', 'v', 'PX', '1000000000000000'), 1_000_000_000_000_000);
+    assert.equal(pttlAfter('SET', 'k', 'v', 'EX', '9007199254'), 9_007_199_254_000);
+    // now + ttl above 2^53: computed in int64, still exact here (the deadline is an even number)
+    assert.equal(pttlAfter('SET', 'k', 'v', 'EX', '9007199254740'), 9_007_199_254_740_000);
+    assert.equal(pttlAfter('SET', 'k', 'v', 'PXAT', String(clock.t + 999_999_999_999_999)), 999_999_999_999_999);
+    assert.equal(pttlAfter('SET', 'k', 'v', 'EXAT', String(clock.t / 1000 + 999_999_999_999)), 999_999_999_999_000);
+    assert.equal(pttlAfter('PEXPIRE', 'k', '999999999999999'), 999_999_999_999_999);
+    assert.equal(pttlAfter('PEXPIRE', 'k', '1000000000000000'), 1_000_000_000_000_000);
+    assert.equal(pttlAfter('EXPIRE', 'k', '9007199254740'), 9_007_199_254_740_000);
+    assert.equal(kv('PEXPIRE', 'k', '-999999999999999'), 1);
+    assert.equal(kv('EXISTS', 'k'), 0, 'a deadline in the past deletes the key');
+    kv('SET', 'k', 'v');
+    assert.equal(kv('EXPIRE', 'k', '-1000000000000000'), 1);
+    assert.equal(kv('EXISTS', 'k'), 0);
+    assert.deepEqual(kv('SET', 'k', 'v', 'PX', '-999999999999999'), { error: "ERR invalid expire time in 'set' command" });
+    assert.deepEqual(kv('SET', 'k', 'v', 'PX', '0999'), { error: 'ERR value is not an integer or out of range' });
+    assert.deepEqual(kv('SET', 'k', 'v', 'PX', '-0'), { error: 'ERR value is not an integer or out of range' });
+  });
+
+  test('INCR is exact across the fast path and beyond 2^53', () => {
+    const { kv } = storeAt();
+    const steps = [
+      ['999999999999998', '999999999999999', '1000000000000000', '1000000000000001'],
+      ['-1000000000000001', '-1000000000000000', '-999999999999999', '-999999999999998'],
+      ['-2', '-1', '0', '1'],
+      ['9007199254740990', '9007199254740991', '9007199254740992', '9007199254740993'],
+    ];
+    for (const [start, ...next] of steps) {
+      kv('SET', 'n', start);
+      for (const expected of next) {
+        assert.equal(kv('INCR', 'n'), Number(expected));
+        assert.equal(kv('GET', 'n'), expected, 'the stored text is exact');
+      }
+    }
+  });
+
+  test('numkeys of any size: too many keys, negative, or not an integer', () => {
+    const { kv } = storeAt();
+    const sha = KV_SCRIPTS.inspect.sha1;
+    const tooMany = { error: "ERR Number of keys can't be greater than number of args" };
+    const negative = { error: "ERR Number of keys can't be negative" };
+    assert.deepEqual(kv('EVALSHA', sha, '999999999999999', 'a'), tooMany);
+    assert.deepEqual(kv('EVALSHA', sha, '9223372036854775807', 'a'), tooMany);
+    assert.deepEqual(kv('EVALSHA', sha, '-999999999999999', 'a'), negative);
+    assert.deepEqual(kv('EVALSHA', sha, '-9223372036854775808', 'a'), negative);
+    assert.deepEqual(kv('EVALSHA', sha, '9223372036854775808', 'a'), { error: 'ERR value is not an integer or out of range' });
+    assert.deepEqual(kv('EVALSHA', sha, '02', 'a', 'b'), { error: 'ERR value is not an integer or out of range' });
+  });
+
+  test('command words, options, subcommands and shas in any case; long words are never mistaken', () => {
+    const { kv } = storeAt();
+    const mixed = (word) => [...word].map((c, i) => (i % 2 ? c.toLowerCase() : c.toUpperCase())).join('');
+    assert.equal(kv('sEt', 'k', 'v', 'pX', '5000', 'nX'), 'OK');
+    assert.equal(kv('SeT', 'k', 'w', 'Xx', 'KeEpTtL', 'gEt'), 'v');
+    assert.equal(kv('pTtL', 'k'), 5000);
+    assert.equal(kv('PeXpIrE', 'k', '9000', 'gT'), 1);
+    assert.equal(kv('fLuShAlL', 'aSyNc'), 'OK');
+    assert.deepEqual(acquire((...a) => kv(...a.map((w, i) => (i === 0 || i === 1 ? mixed(w) : w))), 'L', 'me', 1000), [1, 1]);
+    assert.deepEqual(kv('sCrIpT', 'eXiStS', mixed(KV_SCRIPTS.release.sha1)), [1]);
+    assert.equal(kv('script', 'fLuSh', 'SyNc'), 'OK');
+    assert.deepEqual(kv('GETGETGETGET', 'k'), { error: "ERR unknown command 'GETGETGETGET', with args beginning with: 'k' " });
+    assert.deepEqual(kv('SET', 'k', 'v', 'KEEPTTLKEEPTTL'), { error: 'ERR syntax error' });
+    assert.deepEqual(kv('Gét', 'k'), { error: "ERR unknown command 'Gét', with args beginning with: 'k' " });
+    // non-ASCII letters are not case-folded, as in Redis's strcasecmp: the Kelvin sign is not a K
+    assert.deepEqual(kv('SET', 'k', 'v', '\u212AEEPTTL'), { error: 'ERR syntax error' });
+    const huge = 'X'.repeat(1_000_000);
+    assert.match(kv(huge, 'k').error, /^ERR unknown command 'X{128}', with args/);
+  });
+
+  test('many lock cycles with the core\'s arguments: fences count up, nothing piles up', () => {
+    const { kv, clock } = storeAt();
+    const lockId = 'bench-t-1795616719818-a8dafa5dce8934d5';
+    const value = JSON.stringify({ lockId, lockedAt: '2026-11-25T14:00:00.000Z', processId: 'instance-0011223344556677', expiresAt: '2026-11-25T14:01:00.000Z' });
+    const prefix = `{"lockId":${JSON.stringify(lockId)},`;
+    for (let i = 1; i <= 5000; i++) {
+      assert.deepEqual(acquire(kv, 'cpu:bench:t', value, 60_000), [1, i]);
+      if (i % 7 === 0) assert.deepEqual(acquire(kv, 'cpu:bench:t', 'other', 60_000), [0, value, 60_000]);
+      if (i % 3 === 0) clock.t += 60_000; // let it expire instead of releasing it
+      else assert.equal(release(kv, 'cpu:bench:t', prefix, 'prefix'), 1);
+      if (i % 11 === 0) assert.equal(release(kv, 'cpu:bench:t', prefix, 'prefix'), 0);
+    }
+    assert.equal(kv('DBSIZE'), 1);
+    assert.deepEqual(scanAll(kv), ['cpu:bench:t:fence']);
+    assert.deepEqual(kv('SCAN', '0', 'COUNT', '1'), ['0', ['cpu:bench:t:fence']], 'one page holds the whole keyspace');
+  });
+});
+
 describe('original face: get / set / delete (checklist 5-7)', () => {
   test('5: get missing → null; set → true; nx on a live key → false keeping the old value; nx over an expired key → true; xx', async () => {
     const { store, clock } = storeAt();
