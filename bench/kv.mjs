@@ -6,14 +6,16 @@
 // (tests/fixtures/upstash-rest-server.mjs, no faults) in a child process, so the server's CPU does
 // not share the bench's event loop. Every peer talks HTTP through the global fetch (undici).
 //   ours            KVLockManager(new UpstashRestStore({url, token})): acquireKvLock + releaseKvLock
-//                   (one EVALSHA each: acquire also bumps the fence counter)
+//                   (one EVALSHA each: acquire also bumps the fence counter); the store pipelines
+//                   automatically (commands issued in the same microtask wave share one POST /pipeline)
+//   ours (1 req/command)  the same with UpstashRestStore({..., autoPipeline: false})
 //   @upstash/lock   new Lock({ id, redis: new Redis({url, token}), lease, retry: {attempts: 1} }):
 //                   acquire() (SET NX PX) + release() (EVAL compare-and-delete)
 //   floor           @upstash/redis set(key, value, {nx, px}) + eval(compare-and-delete, [key], [value])
 // @upstash/redis 1.39 pipelines automatically by default (commands issued in the same tick go out as
 // one POST /pipeline); the peers run with that default, and again with enableAutoPipelining: false
-// ("1 req/command"), which is the same wire shape as ours. Each in-flight cycle has its own key, so
-// nothing contends. Per peer: cycles/s, p50/p99 wall time per cycle, HTTP requests per cycle.
+// ("1 req/command"), which is the same wire shape as "ours (1 req/command)". Each in-flight cycle has
+// its own key, so nothing contends. Per peer: cycles/s, p50/p99 wall time per cycle, HTTP requests per cycle.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -119,13 +121,16 @@ function peers(url) {
       if (!(await lock.release())) throw new Error('@upstash/lock: not released');
     };
   };
-  const manager = new KVLockManager(new UpstashRestStore({ url, token: TOKEN }), { keyPrefix: 'ours', defaultTTL: LEASE_MS / 1000 });
-  const ours = (slot) => {
-    const thread = `s${slot}`;
-    return async () => {
-      const lock = await manager.acquireKvLock('bench', thread);
-      if (!lock.success) throw new Error('ours: not acquired');
-      if (!(await manager.releaseKvLock('bench', thread, { lockId: lock.lockId }))) throw new Error('ours: not released');
+  const ours = (autoPipeline) => {
+    const manager = new KVLockManager(new UpstashRestStore({ url, token: TOKEN, autoPipeline }),
+      { keyPrefix: autoPipeline ? 'ours' : 'ours1', defaultTTL: LEASE_MS / 1000 });
+    return (slot) => {
+      const thread = `s${slot}`;
+      return async () => {
+        const lock = await manager.acquireKvLock('bench', thread);
+        if (!lock.success) throw new Error('ours: not acquired');
+        if (!(await manager.releaseKvLock('bench', thread, { lockId: lock.lockId }))) throw new Error('ours: not released');
+      };
     };
   };
   const pipelined = upstash(true);
@@ -133,9 +138,10 @@ function peers(url) {
   return {
     floor: floor(pipelined),
     '@upstash/lock': upstashLock(pipelined),
-    ours,
+    ours: ours(true),
     'floor (1 req/command)': floor(plain),
     '@upstash/lock (1 req/command)': upstashLock(plain),
+    'ours (1 req/command)': ours(false),
   };
 }
 

@@ -521,7 +521,8 @@ describe('UpstashRestStore', () => {
 
   test('a mixed fault storm: every command either succeeds or fails with a typed code', async (t) => {
     t.after(() => server.setFaults(null));
-    const store = new UpstashRestStore(storeOptions({ timeoutMs: 300, retries: 3, random: Math.random, backoffMs: 5 }));
+    // One request per command here; the pipelined storm is in the auto-pipelining tests.
+    const store = new UpstashRestStore(storeOptions({ timeoutMs: 300, retries: 3, random: Math.random, backoffMs: 5, autoPipeline: false }));
     for (let i = 0; i < 5; i++) await store.command(['PING']); // warm: first connections are slow
     server.setFaults({ seed: 42, error500: 0.15, drop: 0.15, malformed: 0.05, delay: 0.15, delayMs: 600, delayBeforeExecute: false, dropBeforeExecute: false });
     const codes = {};
@@ -612,6 +613,385 @@ describe('UpstashRestStore', () => {
     const store = new UpstashRestStore(storeOptions());
     assert.ok(!inspect(store, { depth: 5, showHidden: true }).includes(TOKEN));
     assert.ok(!JSON.stringify(store).includes(TOKEN));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 2b. UpstashRestStore auto-pipelining: concurrent commands share one POST /pipeline.
+
+describe('UpstashRestStore auto-pipelining', () => {
+  const k = (name) => `${PREFIX}pipe:${name}`;
+  const snap = () => ({ requests: server.stats.requests, ...server.stats.byPath });
+  const since = (s) => ({
+    requests: server.stats.requests - s.requests,
+    single: server.stats.byPath.single - s.single,
+    pipeline: server.stats.byPath.pipeline - s.pipeline,
+  });
+  // A fetch that answers a pipeline with `answer(commands)`: [status, body text].
+  const fakeFetch = (answer, log = []) => async (url, init) => {
+    const commands = JSON.parse(init.body);
+    log.push({ url: String(url), commands, headers: { ...init.headers }, signal: init.signal });
+    const [status, text, headers] = answer(commands, String(url));
+    return new Response(text, { status, headers });
+  };
+  const fakeStore = (answer, log, extra = {}) =>
+    new UpstashRestStore({ url: 'https://example.upstash.io', token: TOKEN, fetch: fakeFetch(answer, log), random: () => 0, ...extra });
+
+  test('concurrent commands go out as one /pipeline; each caller gets its own reply or Redis error', async () => {
+    const log = [];
+    const store = new UpstashRestStore(storeOptions({ fetch: recordingFetch(log) }));
+    await store.command(['SET', k('text'), 'abc']);
+    const s = snap();
+    const replies = await Promise.all([
+      store.command(['SET', k('a'), '1']),
+      store.command(['INCR', k('a')]),
+      store.command(['GET', k('a')]),
+      store.command(['INCR', k('text')]), // a Redis error, for this caller only
+      store.command(['EVALSHA', '0'.repeat(40), '0']),
+      store.command(['GET', k('missing')]),
+      store.command(['EVAL', "return {1, 'two', {3}}", '0']),
+      store.command(['PING']),
+    ]);
+    assert.deepEqual(replies.slice(0, 3), ['OK', 2, '2'], 'in order: the pipeline runs its commands in sequence');
+    assert.deepEqual(replies[3], { error: 'ERR value is not an integer or out of range' });
+    assert.match(replies[4].error, /^NOSCRIPT/);
+    assert.deepEqual(replies.slice(5), [null, [1, 'two', [3]], 'PONG']);
+    assert.deepEqual(since(s), { requests: 1, single: 0, pipeline: 1 });
+    const last = log.at(-1);
+    assert.equal(last.url, `${server.url}/pipeline`);
+    assert.equal(last.headers.Authorization, `Bearer ${TOKEN}`);
+    assert.ok(!last.url.includes(TOKEN));
+  });
+
+  test('a lone command goes to / as before; sequential commands are never held back', async () => {
+    const store = new UpstashRestStore(storeOptions());
+    const s = snap();
+    for (let i = 0; i < 5; i++) assert.equal(await store.command(['SET', k(`seq:${i}`), String(i)]), 'OK');
+    assert.deepEqual(since(s), { requests: 5, single: 5, pipeline: 0 });
+  });
+
+  test('commands issued in the same wave of promise callbacks share a batch', async () => {
+    const store = new UpstashRestStore(storeOptions());
+    const s = snap();
+    // As when many lock operations resume from one response: each issues its next command a few
+    // promise hops after the previous one did.
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => {
+      let p = Promise.resolve();
+      for (let hop = 0; hop < i % 4; hop++) p = p.then(() => undefined);
+      return p.then(() => store.command(['SET', k(`wave:${i}`), String(i)]));
+    }));
+    assert.deepEqual(replies, Array(12).fill('OK'));
+    assert.deepEqual(since(s), { requests: 1, single: 0, pipeline: 1 });
+    // Lock operations through the core batch as well.
+    const { KVLockManager } = await import('@growthub/agent-tools/kv');
+    const manager = new KVLockManager(store, { keyPrefix: `${PREFIX}pipe-locks` });
+    const s2 = snap();
+    const locks = await Promise.all(Array.from({ length: 16 }, (_, i) => manager.acquireKvLock('u', `t${i}`)));
+    assert.ok(locks.every((l) => l.success), inspect(locks));
+    assert.ok(since(s2).requests <= 3, `16 concurrent acquires took ${since(s2).requests} requests`);
+    const released = await Promise.all(locks.map((l, i) => manager.releaseKvLock('u', `t${i}`, { lockId: l.lockId })));
+    assert.ok(released.every(Boolean));
+  });
+
+  test('autoPipeline: false keeps one request per command', async () => {
+    const store = new UpstashRestStore(storeOptions({ autoPipeline: false }));
+    const s = snap();
+    const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => store.command(['SET', k(`nopipe:${i}`), 'v'])));
+    assert.deepEqual(replies, Array(6).fill('OK'));
+    assert.deepEqual(since(s), { requests: 6, single: 6, pipeline: 0 });
+    let error;
+    try { new UpstashRestStore(storeOptions({ autoPipeline: 'yes' })); } catch (e) { error = e; }
+    assert.equal(error?.code, 'INVALID_ARGUMENT');
+  });
+
+  test('a batch is capped at 256 commands and 1 Mi characters of body', async () => {
+    // A generous timeout: a retried INCR would run twice and spoil the count on a loaded machine.
+    const store = new UpstashRestStore(storeOptions({ timeoutMs: 30_000 }));
+    let s = snap();
+    const replies = await Promise.all(Array.from({ length: 600 }, (_, i) => store.command(['INCR', k(`cap:${i % 7}`)])));
+    assert.equal(replies.length, 600);
+    assert.deepEqual(since(s), { requests: 3, single: 0, pipeline: 3 });
+    const totals = Array.from({ length: 7 }, (_, j) => replies.filter((_, i) => i % 7 === j).at(-1));
+    assert.deepEqual(totals, [86, 86, 86, 86, 86, 85, 85], 'every INCR ran exactly once');
+
+    const big = 'x'.repeat(300_000);
+    s = snap();
+    assert.deepEqual(await Promise.all(Array.from({ length: 5 }, (_, i) => store.command(['SET', k(`big:${i}`), big]))), Array(5).fill('OK'));
+    assert.deepEqual(since(s), { requests: 2, single: 0, pipeline: 2 }, 'three 300 KB commands fit, a fourth does not');
+    const huge = 'y'.repeat(1_100_000);
+    s = snap();
+    const [small, alone] = await Promise.all([store.command(['GET', k('big:0')]), store.command(['SET', k('huge'), huge])]);
+    assert.equal(small.length, 300_000);
+    assert.equal(alone, 'OK');
+    assert.deepEqual(since(s), { requests: 2, single: 2, pipeline: 0 }, 'a command over the cap goes alone');
+    assert.equal(await store.command(['STRLEN', k('huge')]), 1_100_000);
+  });
+
+  test('parallel batteries through one store answer exactly as one at a time', async () => {
+    const store = new UpstashRestStore(storeOptions());
+    const s = snap();
+    const [a, b, c] = await Promise.all([battery(store, 'pa'), battery(store, 'pb'), battery(store, 'pc')]);
+    assert.deepEqual(a, expectedBattery('pa'));
+    assert.deepEqual(b, expectedBattery('pb'));
+    assert.deepEqual(c, expectedBattery('pc'));
+    assert.ok(since(s).pipeline > 30, inspect(since(s)));
+  });
+
+  test('a 500 on a pipeline is retried as a batch; when it persists every caller gets HOST_ERROR', async (t) => {
+    t.after(() => server.setFaults(null));
+    const store = new UpstashRestStore(storeOptions());
+    const onPipeline = ({ path }) => path === '/pipeline';
+    server.setFaults({ error500: 1, maxFaults: 2, match: onPipeline });
+    let s = snap();
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => store.command(['SET', k(`r500:${i}`), String(i)])));
+    assert.deepEqual(replies, Array(10).fill('OK'));
+    assert.deepEqual(since(s), { requests: 3, single: 0, pipeline: 3 });
+
+    server.setFaults({ error500: 1, match: onPipeline });
+    s = snap();
+    const settled = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => store.command(['GET', k(`r500:${i}`)])));
+    const errors = [];
+    for (const r of settled) {
+      assert.equal(r.status, 'rejected');
+      const error = await rejectsWith(Promise.reject(r.reason), 'HOST_ERROR');
+      assert.deepEqual(error.details, { attempts: 3, status: 500 });
+      assert.match(error.message, /^Upstash REST GET failed after 3 attempts: HTTP 500/);
+      errors.push(error);
+    }
+    assert.equal(new Set(errors).size, 4, 'each caller has its own error object');
+    assert.deepEqual(since(s), { requests: 3, single: 0, pipeline: 3 });
+  });
+
+  test('a dropped pipeline connection is retried (and a write that ran may run twice)', async (t) => {
+    t.after(() => server.setFaults(null));
+    const store = new UpstashRestStore(storeOptions());
+    const onPipeline = ({ path }) => path === '/pipeline';
+    server.setFaults({ drop: 1, maxFaults: 1, match: onPipeline });
+    assert.deepEqual(await Promise.all([store.command(['SET', k('d1'), 'a']), store.command(['SET', k('d2'), 'b'])]), ['OK', 'OK']);
+    server.setFaults({ drop: 1, dropBeforeExecute: false, maxFaults: 1, match: onPipeline });
+    assert.deepEqual(await Promise.all([store.command(['INCR', k('d3')]), store.command(['INCR', k('d4')])]), [2, 2],
+      'executed, then dropped: the retry executes both again');
+    server.setFaults({ drop: 1, match: onPipeline });
+    const [x, y] = await Promise.allSettled([store.command(['GET', k('d1')]), store.command(['GET', k('d2')])]);
+    for (const r of [x, y]) {
+      const error = await rejectsWith(Promise.reject(r.reason), 'HOST_ERROR');
+      assert.match(error.message, /network error/);
+      assert.equal(error.details.attempts, 3);
+    }
+  });
+
+  test('a pipeline that times out is retried; when every attempt does, each caller gets TIMEOUT', async (t) => {
+    t.after(() => server.setFaults(null));
+    const store = new UpstashRestStore(storeOptions({ timeoutMs: 200 }));
+    const onPipeline = ({ path }) => path === '/pipeline';
+    server.setFaults({ delay: 1, delayMs: 2000, maxFaults: 1, match: onPipeline });
+    let s = snap();
+    const started = Date.now();
+    assert.deepEqual(await Promise.all([store.command(['SET', k('t1'), 'a']), store.command(['GET', k('t1')])]), ['OK', 'a']);
+    assert.ok(Date.now() - started < 1500, `took ${Date.now() - started} ms`);
+    assert.deepEqual(since(s), { requests: 2, single: 0, pipeline: 2 });
+    server.setFaults({ delay: 1, delayMs: 1000, match: onPipeline });
+    s = snap();
+    const settled = await Promise.allSettled([store.command(['GET', k('t1')]), store.command(['PING'])]);
+    for (const r of settled) {
+      const error = await rejectsWith(Promise.reject(r.reason), 'TIMEOUT');
+      assert.equal(error.details.attempts, 3);
+    }
+    assert.equal(since(s).pipeline, 3);
+  });
+
+  test('retryNonIdempotent: false inside a batch: the read is retried, the write fails after one attempt', async (t) => {
+    t.after(() => server.setFaults(null));
+    const store = new UpstashRestStore(storeOptions({ retryNonIdempotent: false }));
+    server.setFaults({ error500: 1, maxFaults: 1 });
+    const s = snap();
+    const [read, write] = await Promise.allSettled([store.command(['GET', k('ni')]), store.command(['INCR', k('ni')])]);
+    assert.deepEqual(read, { status: 'fulfilled', value: null });
+    const error = await rejectsWith(Promise.reject(write.reason), 'HOST_ERROR');
+    assert.deepEqual(error.details, { attempts: 1, status: 500 });
+    assert.deepEqual(since(s), { requests: 2, single: 1, pipeline: 1 }, 'the retry carries only the read');
+    assert.equal(await store.command(['GET', k('ni')]), null, 'the INCR never ran');
+  });
+
+  test('cancelling one command in a batch: CANCELLED at once, the others go on', async (t) => {
+    t.after(() => server.setFaults(null));
+    const store = new UpstashRestStore(storeOptions({ timeoutMs: 5000 }));
+    server.setFaults({ delay: 1, delayMs: 1500, maxFaults: 1, match: ({ path }) => path === '/pipeline' });
+    const s = snap();
+    const started = Date.now();
+    const others = [store.command(['SET', k('c1'), 'a']), store.command(['INCR', k('c2')])];
+    const cancelled_ = store.command(['INCR', k('c3')], AbortSignal.timeout(80));
+    const more = store.command(['GET', k('c1')]);
+    await rejectsWith(cancelled_, 'CANCELLED');
+    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    assert.deepEqual(await Promise.all([...others, more]), ['OK', 1, 'a']);
+    assert.ok(Date.now() - started >= 1400, 'the others waited for the delayed response');
+    assert.deepEqual(since(s), { requests: 1, single: 0, pipeline: 1 }, 'not retried, not resent');
+    assert.equal(await store.command(['GET', k('c3')]), '1', 'it had already been sent: a cancelled write may still run');
+  });
+
+  test('a command cancelled before its batch leaves is not sent; a request everyone left is aborted', async () => {
+    const log = [];
+    const store = fakeStore((commands) => [200, JSON.stringify(commands.map(() => ({ result: 'OK' })))], log);
+    const controller = new AbortController();
+    const kept = [store.command(['SET', 'a', '1']), store.command(['SET', 'b', '2'])];
+    const dropped = store.command(['SET', 'c', '3'], controller.signal);
+    controller.abort();
+    await rejectsWith(dropped, 'CANCELLED');
+    assert.deepEqual(await Promise.all(kept), ['OK', 'OK']);
+    assert.equal(log.length, 1);
+    assert.deepEqual(log[0].commands, [['SET', 'a', '1'], ['SET', 'b', '2']]);
+
+    // Every caller cancels while the request hangs: the request itself is aborted.
+    let requestSignal;
+    const hanging = new UpstashRestStore({
+      url: 'https://example.upstash.io', token: TOKEN,
+      fetch: (url, init) => new Promise((_, reject) => {
+        requestSignal = init.signal;
+        init.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+      }),
+    });
+    const c1 = new AbortController();
+    const c2 = new AbortController();
+    const p1 = hanging.command(['GET', 'a'], c1.signal);
+    const p2 = hanging.command(['GET', 'b'], c2.signal);
+    await new Promise((r) => setTimeout(r, 10));
+    c1.abort();
+    await rejectsWith(p1, 'CANCELLED');
+    assert.equal(requestSignal.aborted, false, 'still wanted by the other caller');
+    c2.abort();
+    await rejectsWith(p2, 'CANCELLED');
+    assert.equal(requestSignal.aborted, true);
+  });
+
+  test('cancelled during the backoff wait of a batch: CANCELLED at once, no further request', async (t) => {
+    t.after(() => server.setFaults(null));
+    const store = new UpstashRestStore(storeOptions({ backoffMs: 5000, random: () => 1 }));
+    server.setFaults({ error500: 1 });
+    const s = snap();
+    const started = Date.now();
+    const settled = await Promise.allSettled([store.command(['GET', k('b1')], AbortSignal.timeout(100)), store.command(['GET', k('b2')], AbortSignal.timeout(150))]);
+    for (const r of settled) await rejectsWith(Promise.reject(r.reason), 'CANCELLED');
+    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    assert.deepEqual(since(s), { requests: 1, single: 0, pipeline: 1 });
+  });
+
+  test('malformed pipeline bodies are HOST_BAD_REPLY for each caller and not retried', async (t) => {
+    t.after(() => server.setFaults(null));
+    const store = new UpstashRestStore(storeOptions());
+    for (const kind of ['html', 'truncated']) {
+      server.setFaults({ malformed: 1, malformedKind: kind, match: ({ path }) => path === '/pipeline' });
+      const s = snap();
+      const settled = await Promise.allSettled([store.command(['PING']), store.command(['GET', k('m')]), store.command(['PING'])]);
+      for (const r of settled) {
+        const error = await rejectsWith(Promise.reject(r.reason), 'HOST_BAD_REPLY');
+        assert.match(error.message, /pipeline response is not a JSON array of 3 replies/);
+      }
+      assert.equal(since(s).requests, 1, `${kind}: no retry`);
+    }
+
+    const bodies = [
+      ['{"result": "OK"}', 'an object, not an array'],
+      ['[{"result": "OK"}]', 'too short'],
+      ['[{"result": "OK"}, {"result": "OK"}, {"result": "OK"}]', 'too long'],
+      ['"OK"', 'a string'],
+      ['', 'empty'],
+    ];
+    for (const [text, why] of bodies) {
+      const log = [];
+      const fake = fakeStore(() => [200, text], log);
+      const settled = await Promise.allSettled([fake.command(['GET', 'a']), fake.command(['GET', 'b'])]);
+      for (const r of settled) await rejectsWith(Promise.reject(r.reason), 'HOST_BAD_REPLY');
+      assert.equal(log.length, 1, `${why}: no retry`);
+    }
+
+    // One bad element: only its caller fails; the array still lines up with the commands.
+    const fake = fakeStore(() => [200, '[{"result": "OK"}, {"nothing": 1}, {"result": {"a": 1}}, null, {"error": "ERR x"}, {"result": [1, null, "s"]}]']);
+    const settled = await Promise.allSettled(['a', 'b', 'c', 'd', 'e', 'f'].map((key) => fake.command(['GET', key])));
+    assert.deepEqual(settled[0], { status: 'fulfilled', value: 'OK' });
+    for (const r of settled.slice(1, 4)) {
+      const error = await rejectsWith(Promise.reject(r.reason), 'HOST_BAD_REPLY');
+      assert.match(error.message, /pipeline item \d is neither/);
+    }
+    assert.deepEqual(settled[4], { status: 'fulfilled', value: { error: 'ERR x' } });
+    assert.deepEqual(settled[5], { status: 'fulfilled', value: [1, null, 's'] });
+  });
+
+  test('statuses on a pipeline: 401, 400 and 404 fail every caller with HOST_ERROR; 5xx HTML is retried', async () => {
+    for (const [status, text, pattern] of [
+      [401, '{"error":"Unauthorized"}', /401, the token was rejected/],
+      [400, '{"error":"ERR max request size exceeded"}', /pipeline of 2 commands: HTTP 400: ERR max request size exceeded/],
+      [404, 'not found', /HTTP 404/],
+      [302, '', /HTTP 302/],
+    ]) {
+      const log = [];
+      const fake = fakeStore(() => [status, text], log);
+      const settled = await Promise.allSettled([fake.command(['GET', 'a']), fake.command(['SET', 'b', 'c'])]);
+      for (const r of settled) {
+        const error = await rejectsWith(Promise.reject(r.reason), 'HOST_ERROR');
+        assert.deepEqual(error.details, { status });
+        assert.match(error.message, pattern);
+      }
+      assert.equal(log.length, 1, `${status}: no retry`);
+    }
+    let n = 0;
+    const flaky = fakeStore((commands) => (n++ === 0
+      ? [502, '<html><body>Bad Gateway</body></html>']
+      : [200, JSON.stringify(commands.map((c) => ({ result: c[1] })))]));
+    assert.deepEqual(await Promise.all([flaky.command(['ECHO', 'x']), flaky.command(['ECHO', 'y'])]), ['x', 'y']);
+    assert.equal(n, 2);
+  });
+
+  test('the token never shows in pipeline errors, even when the server echoes it', async () => {
+    const fake = fakeStore(() => [200, `<html>token ${TOKEN} rejected</html>`]);
+    const settled = await Promise.allSettled([fake.command(['GET', 'a']), fake.command(['GET', 'b'])]);
+    for (const r of settled) {
+      const error = await rejectsWith(Promise.reject(r.reason), 'HOST_BAD_REPLY');
+      assert.ok(error.message.includes('[redacted]'), error.message);
+    }
+    const echo500 = fakeStore(() => [500, `{"error":"bad token ${TOKEN}"}`], [], { retries: 0 });
+    const [r] = await Promise.allSettled([echo500.command(['GET', 'a']), echo500.command(['GET', 'b'])]);
+    const error = await rejectsWith(Promise.reject(r.reason), 'HOST_ERROR');
+    assert.ok(!error.message.includes(TOKEN) && error.message.includes('[redacted]'), error.message);
+  });
+
+  test('read-your-writes carries across pipelines', async () => {
+    const log = [];
+    let n = 0;
+    const fake = fakeStore((commands) => {
+      n++;
+      return [200, JSON.stringify(commands.map(() => ({ result: n }))), { 'upstash-sync-token': `sync-${n}` }];
+    }, log);
+    assert.deepEqual(await Promise.all([fake.command(['INCR', 'a']), fake.command(['INCR', 'b'])]), [1, 1]);
+    assert.deepEqual(await Promise.all([fake.command(['GET', 'a']), fake.command(['GET', 'b'])]), [2, 2]);
+    assert.deepEqual(log.map((e) => e.headers['upstash-sync-token']), [undefined, 'sync-1']);
+    assert.ok(log.every((e) => e.url === 'https://example.upstash.io/pipeline'));
+  });
+
+  test('a pipelined fault storm: every command either succeeds or fails with a typed code', async (t) => {
+    t.after(() => server.setFaults(null));
+    const store = new UpstashRestStore(storeOptions({ timeoutMs: 300, retries: 3, random: Math.random, backoffMs: 5 }));
+    for (let i = 0; i < 5; i++) await store.command(['PING']);
+    server.setFaults({ seed: 43, error500: 0.15, drop: 0.15, malformed: 0.05, delay: 0.15, delayMs: 600, delayBeforeExecute: false, dropBeforeExecute: false });
+    const s = snap();
+    const codes = {};
+    // 16 workers, 8 commands each, back to back: batches form, split and re-form as retries drift.
+    await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; i < 8; i++) {
+        try {
+          assert.equal(await store.command(['SET', k(`storm:${w}:${i}`), String(i)]), 'OK');
+          codes.ok = (codes.ok ?? 0) + 1;
+        } catch (error) {
+          errorsSeen.push(error);
+          assert.ok(error instanceof AgentToolsError);
+          assert.ok(['TIMEOUT', 'HOST_ERROR', 'HOST_BAD_REPLY'].includes(error.code), error.code);
+          codes[error.code] = (codes[error.code] ?? 0) + 1;
+        }
+      }
+    }));
+    assert.equal(Object.values(codes).reduce((a, b) => a + b, 0), 128);
+    assert.ok(codes.ok > 0, inspect(codes));
+    assert.ok(since(s).pipeline > 0 && server.stats.faults.total > 0, inspect({ ...since(s), faults: server.stats.faults }));
   });
 });
 
