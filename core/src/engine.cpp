@@ -70,6 +70,9 @@ std::string expect_hex(std::string_view reply) {
 
 HostCall<std::string> OpContext::kv(const std::vector<std::string>& args) {
   JsonWriter out;
+  std::size_t size = 2;
+  for (const std::string& arg : args) size += arg.size() + 3;
+  out.text().reserve(size + size / 8);  // room for a few escapes
   out.begin_array();
   for (const std::string& arg : args) out.string(arg);
   out.end_array();
@@ -172,7 +175,11 @@ CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args,
   calls_.emplace(id, PendingCall{owner, waiter, slot});
   owner->pending.push_back(id);
   auto& out = begin_event();
-  out += "{\"call\":" + std::to_string(id) + ",\"op\":" + std::to_string(op) + ",\"kind\":\"";
+  out += "{\"call\":";
+  out += std::to_string(id);
+  out += ",\"op\":";
+  out += std::to_string(op);
+  out += ",\"kind\":\"";
   out += to_string(kind);
   out += '"';
   if (!args.empty()) {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "agent_tools/json.hpp"
 
@@ -61,6 +62,19 @@ void append_utf8(std::string& out, std::uint32_t cp) {
     out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
     out += static_cast<char>(0x80 | (cp & 0x3F));
   }
+}
+
+// True when any of the 8 bytes in `w` needs a closer look inside a JSON string: a control
+// character, '"', '\\' or a non-ASCII byte. Plain runs are skipped a word at a time (in wasm
+// too: i64 arithmetic is native there).
+bool special_byte_in(std::uint64_t w) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+  std::uint64_t control = (w - ones * 0x20) & ~w;  // a byte below 0x20 (bytes >= 0x80 caught below)
+  std::uint64_t quote = w ^ (ones * '"');
+  quote = (quote - ones) & ~quote;
+  std::uint64_t backslash = w ^ (ones * '\\');
+  backslash = (backslash - ones) & ~backslash;
+  return ((control | quote | backslash | w) & high) != 0;
 }
 
 // A validated JSON number's value. Short integers (the common case: counters, TTLs, clocks) are
@@ -190,6 +204,13 @@ void JsonReader::scan_string(std::string* out) {
     if (out) out->append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
   };
   while (p < end) {
+    while (end - p >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p, 8);
+      if (special_byte_in(word)) break;
+      p += 8;
+    }
+    if (p == end) break;
     unsigned char c = *p;
     if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
       ++p;
@@ -374,7 +395,11 @@ const Field& Fields::operator[](std::string_view name) const noexcept {
 // --- JsonWriter ------------------------------------------------------------------------------------
 
 void JsonWriter::separate() {
-  if (comma_) out_ += ',';
+  if (comma_) {
+    out_ += ',';
+  } else if (out_.empty()) {
+    out_.reserve(256);  // most documents the core writes are a few hundred bytes: grow once
+  }
   comma_ = true;
 }
 
@@ -406,8 +431,9 @@ JsonWriter& JsonWriter::end_array() {
 
 JsonWriter& JsonWriter::key(std::string_view name) {
   separate();
-  append_json_string(out_, name);
-  out_ += ':';
+  out_ += '"';
+  out_ += name;  // the core's own literals: nothing to escape
+  out_ += "\":";
   comma_ = false;
   return *this;
 }

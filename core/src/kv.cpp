@@ -254,72 +254,77 @@ Task<double> uniform(OpContext& ctx) {
 
 // --- lock values ---------------------------------------------------------------------------------
 
-std::string json_text(const std::string& text) {
-  std::string out;
-  append_json_string(out, text);
-  return out;
-}
-
 // Our lock value. lockId comes first so a holder can be recognised by prefix after extends have
 // rewritten expiresAt.
 std::string lock_value(const std::string& lock_id, const std::string& locked_at, const std::string& process_id,
                        const std::string& expires_at) {
-  return "{\"lockId\":" + json_text(lock_id) + ",\"lockedAt\":" + json_text(locked_at) +
-         ",\"processId\":" + json_text(process_id) + ",\"expiresAt\":" + json_text(expires_at) + "}";
+  JsonWriter out;
+  out.begin_object()
+      .key("lockId").string(lock_id)
+      .key("lockedAt").string(locked_at)
+      .key("processId").string(process_id)
+      .key("expiresAt").string(expires_at)
+      .end_object();
+  return out.take();
 }
 
-std::string owner_prefix(const std::string& lock_id) { return "{\"lockId\":" + json_text(lock_id) + ","; }
+std::string owner_prefix(const std::string& lock_id) {
+  std::string out = "{\"lockId\":";
+  append_json_string(out, lock_id);
+  out += ',';
+  return out;
+}
 
-// How a holder proves ownership: {expect, match: "prefix"|"exact", value}.
+// How a holder proves ownership. Our own values are recognised by their prefix (lockId comes
+// first, and extends rewrite expiresAt), so the holder carries just the fields to rebuild them:
+// {lockId, lockedAt, processId}; a caller's own value must match exactly: {expect, value}.
 struct Owner {
-  std::string expect;
   bool prefix = false;
-  std::string value;  // the value as last written by this holder
+  std::string expect;  // exact: the stored value
+  std::string lock_id, locked_at, process_id;
+
+  std::string expected() const { return prefix ? owner_prefix(lock_id) : expect; }
+  // The value to write when renewing until `expires_at`.
+  std::string value(double expires_at) const {
+    return prefix ? lock_value(lock_id, locked_at, process_id, iso8601(expires_at)) : expect;
+  }
 };
 
-// Either the owner object acquire returned, or {lockId} alone (e.g. from another instance).
+// The owner acquire (or extend) returned, or {lockId} alone (e.g. from another instance).
 Owner read_owner(const Fields& input) {
   const Field& field = input["owner"];
   if (field.kind != JsonKind::object) throw Error(ErrorCode::invalid_argument, "owner must be the object acquire returned");
-  Fields owner = Fields::parse(field.text, ErrorCode::invalid_argument, "owner");
-  Owner result;
-  if (owner.find("lockId") && !owner.find("expect")) {
-    std::string lock_id = required_string(owner["lockId"], "lockId");
-    result.expect = owner_prefix(lock_id);
-    result.prefix = true;
-    result.value = "{\"lockId\":" + json_text(lock_id) + "}";  // enough to renew: other fields unknown
-    return result;
+  Fields fields = Fields::parse(field.text, ErrorCode::invalid_argument, "owner");
+  Owner owner;
+  if (fields.find("expect")) {
+    owner.expect = required_string(fields["expect"], "owner.expect");
+    return owner;
   }
-  result.expect = required_string(owner["expect"], "expect");
-  const Field& match = owner["match"];
-  if (!match.is_string() || (match.text != "prefix" && match.text != "exact")) {
-    throw Error(ErrorCode::invalid_argument, "owner.match must be \"prefix\" or \"exact\"");
-  }
-  result.prefix = match.text == "prefix";
-  const Field& value = owner["value"];
-  result.value = value.is_string() ? value.text : result.expect;
-  return result;
+  owner.prefix = true;
+  owner.lock_id = required_string(fields["lockId"], "lockId");
+  auto optional_text = [&](const char* name) -> std::string {
+    const Field& value = fields[name];
+    if (!value.is_null() && !value.is_string()) throw Error(ErrorCode::invalid_argument, std::string("owner.") + name + " must be a string");
+    return value.text;
+  };
+  owner.locked_at = optional_text("lockedAt");
+  owner.process_id = optional_text("processId");
+  return owner;
 }
 
 void write_owner(JsonWriter& out, const Owner& owner) {
-  out.begin_object()
-      .key("expect").string(owner.expect)
-      .key("match").string(owner.prefix ? "prefix" : "exact")
-      .key("value").string(owner.value)
-      .end_object();
+  out.begin_object();
+  if (owner.prefix) {
+    out.key("lockId").string(owner.lock_id).key("lockedAt").string(owner.locked_at).key("processId").string(owner.process_id);
+  } else {
+    out.key("expect").string(owner.expect);
+  }
+  out.end_object();
 }
 
 bool owns(const Owner& owner, const Reply& stored) {
   if (stored.type != Reply::Type::string) return false;
-  return owner.prefix ? stored.text.rfind(owner.expect, 0) == 0 : stored.text == owner.expect;
-}
-
-// The holder's value with expiresAt moved, for our own format; a caller's value stays as it is.
-std::string renewed_value(const Owner& owner, double expires_at) {
-  if (!owner.prefix) return owner.value;
-  Fields parsed = Fields::parse(owner.value, ErrorCode::invalid_argument, "owner.value");
-  auto text = [&](const char* name) { return parsed[name].is_string() ? parsed[name].text : std::string(); };
-  return lock_value(text("lockId"), text("lockedAt"), text("processId"), iso8601(expires_at));
+  return owner.prefix ? stored.text.rfind(owner_prefix(owner.lock_id), 0) == 0 : stored.text == owner.expect;
 }
 
 const char* state_name(std::int64_t code) { return code == 1 ? "ok" : code == 0 ? "missing" : "not-owner"; }
@@ -430,19 +435,21 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
   double started = co_await ctx.now();
   double deadline = started + static_cast<double>(wait_ms);
   for (int attempts = 1;; ++attempts) {
-    double now = attempts == 1 ? started : co_await ctx.now();
+    double now = started;
+    if (attempts > 1) now = co_await ctx.now();  // (no co_await inside ?: for g++ 12, see below)
     auto now_ms = static_cast<std::int64_t>(now);
     std::string lock_id = user_id + "-" + thread_id + "-" + std::to_string(now_ms) + "-" + token;
     double expires_at = now + static_cast<double>(ttl_ms);
     Owner owner;
     if (custom.is_string()) {
-      owner.value = owner.expect = custom.text;
+      owner.expect = custom.text;
     } else {
-      owner.value = lock_value(lock_id, iso8601(now), process_id, iso8601(expires_at));
-      owner.expect = owner_prefix(lock_id);
       owner.prefix = true;
+      owner.lock_id = lock_id;
+      owner.locked_at = iso8601(now);
+      owner.process_id = process_id;
     }
-    Attempt attempt = co_await try_acquire(ctx, basic, key, owner.value, ttl_ms);
+    Attempt attempt = co_await try_acquire(ctx, basic, key, owner.value(expires_at), ttl_ms);
     JsonWriter out;
     if (attempt.acquired) {
       out.begin_object().key("success").boolean(true).key("lockKey").string(key).key("lockId").string(lock_id).key("fence");
@@ -494,10 +501,16 @@ Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string key, Ow
     co_return 1;
   }
   std::string match = owner.prefix ? "prefix" : "exact";
-  Reply reply = release
-                    ? co_await run_script(ctx, kv_scripts::release, strings(key, fence_key(key)), strings(owner.expect, match))
-                    : co_await run_script(ctx, kv_scripts::extend, strings(key, fence_key(key)),
-                                          strings(owner.expect, match, std::to_string(ttl_ms), new_value));
+  std::string expected = owner.expected();
+  // Not a conditional expression: g++ 12 miscompiles co_await in the arms of ?: (frees a temporary
+  // it never allocated).
+  Reply reply;
+  if (release) {
+    reply = co_await run_script(ctx, kv_scripts::release, strings(key, fence_key(key)), strings(expected, match));
+  } else {
+    reply = co_await run_script(ctx, kv_scripts::extend, strings(key, fence_key(key)),
+                                strings(expected, match, std::to_string(ttl_ms), new_value));
+  }
   std::int64_t status = integer_reply(reply, release ? "release" : "extend", reply.raw);
   if (status < -1 || status > 1) bad_reply(release ? "release" : "extend", reply.raw);
   co_return status;
@@ -524,9 +537,7 @@ Task<std::string> extend(OpContext& ctx, std::string input_text) {
   std::int64_t ttl_ms = positive_ms(input["ttlMs"], "ttlMs");
   double now = co_await ctx.now();
   double expires_at = now + static_cast<double>(ttl_ms);
-  std::string value = renewed_value(owner, expires_at);
-  std::int64_t status = co_await owner_checked(ctx, basic, key, owner, false, ttl_ms, value);
-  if (status == 1) owner.value = value;
+  std::int64_t status = co_await owner_checked(ctx, basic, key, owner, false, ttl_ms, owner.value(expires_at));
   JsonWriter out;
   out.begin_object().key("extended").boolean(status == 1).key("state").string(state_name(status)).key("expiresAt");
   if (status == 1) out.integer(static_cast<std::int64_t>(expires_at));
@@ -623,9 +634,8 @@ Task<std::string> hold(OpContext& ctx, std::string input_text) {
     auto next_ttl = static_cast<std::int64_t>(std::min(static_cast<double>(ttl_ms), cap_at - now));
     if (next_ttl <= 0) continue;
     std::int64_t status = 0;
-    std::string value = renewed_value(owner, now + static_cast<double>(next_ttl));
     try {
-      status = co_await owner_checked(ctx, basic, key, owner, false, next_ttl, value);
+      status = co_await owner_checked(ctx, basic, key, owner, false, next_ttl, owner.value(now + static_cast<double>(next_ttl)));
     } catch (const Error& e) {
       if (e.code() == ErrorCode::cancelled) throw;
       continue;  // transient KV failure: try again next round while the lock may still be ours
@@ -634,7 +644,6 @@ Task<std::string> hold(OpContext& ctx, std::string input_text) {
       throw Error(ErrorCode::lock_lost, status == 0 ? "lock expired" : "lock taken over by another holder",
                   json{{"lockKey", key}, {"renewals", renewals}, {"state", state_name(status)}});
     }
-    owner.value = value;
     expires_at = now + static_cast<double>(next_ttl);
     ++renewals;
   }

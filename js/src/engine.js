@@ -164,7 +164,7 @@ export class AgentEngine {
       else if (method === 'resume') length = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, buffer.ptr, buffer.length, now);
       else length = wasm._agent_tools_cancel(this.#address, id, now);
       const ptr = wasm._agent_tools_events(this.#address);
-      return decodeEvents(wasm.HEAPU8, ptr, length);
+      return decoder.decode(wasm.HEAPU8.subarray(ptr, ptr + length));
     } finally {
       this.#inCore = false;
     }
@@ -284,19 +284,6 @@ export class AgentEngine {
     }
     return { ptr, nameLength, length: nameLength + encoder.encodeInto(text, heap.subarray(at, at + capacity)).written };
   }
-}
-
-// Events are mostly short and ASCII; decoding those by hand is several times cheaper than a
-// TextDecoder call. Anything else goes to the decoder.
-function decodeEvents(heap, ptr, length) {
-  if (length > 256) return decoder.decode(heap.subarray(ptr, ptr + length));
-  let text = '';
-  for (let i = ptr, end = ptr + length; i < end; i++) {
-    const byte = heap[i];
-    if (byte > 0x7f) return decoder.decode(heap.subarray(ptr, ptr + length));
-    text += String.fromCharCode(byte);
-  }
-  return text;
 }
 
 function tooLarge(size) {

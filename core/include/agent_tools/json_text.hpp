@@ -105,7 +105,8 @@ class JsonWriter {
   JsonWriter& end_object();
   JsonWriter& begin_array();
   JsonWriter& end_array();
-  /// The next member's name (inside an object).
+  /// The next member's name (inside an object). Written as it is: names are the core's own
+  /// literals, which need no escaping.
   JsonWriter& key(std::string_view name);
 
   JsonWriter& null();

@@ -1,0 +1,212 @@
+// The lock operations against a scripted host: the commands they send, how they read each reply
+// (including wrong ones), and their results. Runs under ASan/UBSan with the rest of the suite.
+#include <string>
+
+#include "host_script.hpp"
+
+using agent_tools::json;
+using test::ScriptedHost;
+
+namespace {
+
+constexpr double kNow = 1.7e12;
+
+// Starts `name` and answers the entropy refill, if the operation asks for one.
+void start(ScriptedHost& host, agent_tools::OpId op, const std::string& name, const json& input) {
+  host.engine.set_clock(kNow);
+  host.start(op, name, input.dump());
+  for (auto& [id, e] : host.calls) {
+    if (e["op"] == op && e["kind"] == "random") {
+      host.reply(id, std::string(2 * e["args"]["bytes"].get<std::size_t>(), 'a'));
+      break;
+    }
+  }
+}
+
+json acquire_input(const json& extra = json::object()) {
+  json input = {{"key", "run:u:t"}, {"userId", "u"}, {"threadId", "t"}, {"ttlSeconds", 60}, {"processId", "p1"}};
+  input.update(extra);
+  return input;
+}
+
+std::string error_code(ScriptedHost& host, agent_tools::OpId op) {
+  REQUIRE(host.done.count(op));
+  REQUIRE(host.done[op].contains("error"));
+  return host.done[op]["error"]["code"].get<std::string>();
+}
+
+}  // namespace
+
+TEST_CASE("acquire sends one EVALSHA and reports the fence and an owner") {
+  ScriptedHost host;
+  start(host, 1, "kv.acquire", acquire_input());
+  json call = host.call_of(1);
+  CHECK(call["kind"] == "kv");
+  const json& args = call["args"];
+  CHECK(args[0] == "EVALSHA");
+  CHECK(args[1] == agent_tools::kv_scripts::acquire.sha1);
+  CHECK(args[2] == "2");
+  CHECK(args[3] == "run:u:t");
+  CHECK(args[4] == "run:u:t:fence");
+  json value = json::parse(args[5].get<std::string>());
+  CHECK(value["processId"] == "p1");
+  CHECK(value["lockedAt"] == "2023-11-14T22:13:20.000Z");
+  CHECK(value["expiresAt"] == "2023-11-14T22:14:20.000Z");
+  CHECK(args[6] == "60000");
+
+  host.reply(call["call"], json::array({1, 42}));
+  json result = host.done[1]["value"];
+  CHECK(result["success"] == true);
+  CHECK(result["fence"] == 42);
+  CHECK(result["lockId"] == value["lockId"]);
+  CHECK(result["expiresAt"] == 1.7e12 + 60000);
+  CHECK(result["owner"] == json({{"lockId", value["lockId"]}, {"lockedAt", value["lockedAt"]}, {"processId", "p1"}}));
+
+  SUBCASE("release with that owner sends the lock's prefix and reports ok") {
+    start(host, 2, "kv.release", {{"key", "run:u:t"}, {"owner", result["owner"]}});
+    json release = host.call_of(2);
+    CHECK(release["args"][1] == agent_tools::kv_scripts::release.sha1);
+    CHECK(args[5].get<std::string>().rfind(release["args"][5].get<std::string>(), 0) == 0);
+    CHECK(release["args"][6] == "prefix");
+    host.reply(release["call"], 1);
+    CHECK(host.done[2]["value"] == json({{"released", true}, {"state", "ok"}}));
+  }
+  SUBCASE("extend rewrites the value with the new expiry and keeps the holder's fields") {
+    start(host, 2, "kv.extend", {{"key", "run:u:t"}, {"owner", result["owner"]}, {"ttlMs", 5000}});
+    json extend = host.call_of(2);
+    CHECK(extend["args"][7] == "5000");
+    json renewed = json::parse(extend["args"][8].get<std::string>());
+    CHECK(renewed["lockId"] == value["lockId"]);
+    CHECK(renewed["lockedAt"] == value["lockedAt"]);
+    CHECK(renewed["expiresAt"] == "2023-11-14T22:13:25.000Z");
+    host.reply(extend["call"], -1);
+    CHECK(host.done[2]["value"]["extended"] == false);
+    CHECK(host.done[2]["value"]["state"] == "not-owner");
+  }
+}
+
+TEST_CASE("a held lock reports its holder; an unknown script falls back to EVAL once") {
+  ScriptedHost host;
+  start(host, 1, "kv.acquire", acquire_input());
+  json call = host.call_of(1);
+  host.reply(call["call"], json{{"error", "NOSCRIPT No matching script"}});
+  json eval = host.call_of(1);
+  CHECK(eval["args"][0] == "EVAL");
+  CHECK(eval["args"][1] == agent_tools::kv_scripts::acquire.lua);
+  host.reply(eval["call"], json::array({0, R"({"lockId":"other","lockedAt":"x"})", 1234}));
+  json result = host.done[1]["value"];
+  CHECK(result["success"] == false);
+  CHECK(result["activeLockMetadata"] == json({{"lockId", "other"}, {"lockedAt", "x"}}));
+  CHECK(result["remainingMs"] == 1234);
+
+  start(host, 2, "kv.acquire", acquire_input());
+  host.reply(host.call_of(2)["call"], json::array({0, "not json {", -1}));
+  CHECK(host.done[2]["value"]["activeLockMetadata"] == json({{"lockedAt", "invalid data"}}));
+  CHECK(host.done[2]["value"]["remainingMs"].is_null());
+}
+
+TEST_CASE("wrong KV replies are typed errors, never traps") {
+  ScriptedHost host;
+  const json bad_replies[] = {
+      "OK", json::array(), json::array({"x", 1}), json::array({1}), json::array({1, "NaN"}), true,
+      json{{"result", 1}}, json::array({0, 5, 1}), json::array({7, 1}),
+  };
+  agent_tools::OpId op = 1;
+  for (const json& reply : bad_replies) {
+    CAPTURE(reply.dump());
+    start(host, op, "kv.acquire", acquire_input());
+    host.reply(host.call_of(op)["call"], reply);
+    CHECK(error_code(host, op) == "HOST_BAD_REPLY");
+    ++op;
+  }
+  start(host, op, "kv.acquire", acquire_input());
+  host.reply_raw(host.call_of(op)["call"], true, "[1, 2");  // not JSON
+  CHECK(error_code(host, op) == "HOST_BAD_REPLY");
+  ++op;
+  start(host, op, "kv.acquire", acquire_input());
+  host.reply(host.call_of(op)["call"], json{{"error", "ERR out of memory"}});
+  CHECK(error_code(host, op) == "HOST_ERROR");
+  CHECK(host.engine.stats().live_operations == 0);
+}
+
+TEST_CASE("bad lock inputs are rejected before any KV call") {
+  ScriptedHost host;
+  start(host, 1, "kv.acquire", acquire_input({{"userId", ""}}));
+  CHECK(error_code(host, 1) == "VALIDATION_FAILED");
+  start(host, 2, "kv.acquire", acquire_input({{"threadId", 7}, {"ttlSeconds", "60"}}));
+  CHECK(error_code(host, 2) == "VALIDATION_FAILED");
+  CHECK(host.done[2]["error"]["details"].size() == 2);
+  start(host, 3, "kv.acquire", acquire_input({{"wait", {{"timeoutMs", -5}}}}));
+  CHECK(error_code(host, 3) == "INVALID_ARGUMENT");
+  start(host, 4, "kv.release", {{"key", "k"}, {"owner", "me"}});
+  CHECK(error_code(host, 4) == "INVALID_ARGUMENT");
+  start(host, 5, "kv.release", {{"key", "k"}, {"owner", {{"lockedAt", "x"}}}});
+  CHECK(error_code(host, 5) == "INVALID_ARGUMENT");
+  start(host, 6, "kv.extend", {{"key", "k"}, {"owner", {{"lockId", "l"}}}, {"ttlMs", 1.5}});
+  CHECK(error_code(host, 6) == "INVALID_ARGUMENT");
+  start(host, 7, "kv.acquire", acquire_input({{"mode", "telepathy"}}));
+  CHECK(error_code(host, 7) == "INVALID_ARGUMENT");
+  host.start(8, "kv.acquire", "[1,2]");
+  CHECK(error_code(host, 8) == "INVALID_ARGUMENT");
+  host.start(9, "kv.acquire", "{\"key\":\"\xC3\x28\"}");  // invalid UTF-8
+  CHECK(error_code(host, 9) == "INVALID_ARGUMENT");
+  CHECK(host.calls.empty());
+}
+
+TEST_CASE("basic mode: plain commands and a check-then-delete release") {
+  ScriptedHost host;
+  start(host, 1, "kv.acquire", acquire_input({{"mode", "basic"}, {"valueText", "mine"}}));
+  json set = host.call_of(1);
+  CHECK(set["args"] == json({"SET", "run:u:t", "mine", "NX", "PX", "60000"}));
+  host.reply(set["call"], "OK");
+  CHECK(host.done[1]["value"]["success"] == true);
+  CHECK(host.done[1]["value"]["fence"].is_null());
+  json owner = host.done[1]["value"]["owner"];
+  CHECK(owner == json({{"expect", "mine"}}));
+
+  start(host, 2, "kv.release", {{"key", "run:u:t"}, {"owner", owner}, {"mode", "basic"}});
+  json get = host.call_of(2);
+  CHECK(get["args"] == json({"GET", "run:u:t"}));
+  host.reply(get["call"], "mine");
+  json del = host.call_of(2);
+  CHECK(del["args"] == json({"DEL", "run:u:t"}));
+  host.reply(del["call"], 1);
+  CHECK(host.done[2]["value"]["released"] == true);
+}
+
+TEST_CASE("inspect and list read their replies strictly") {
+  ScriptedHost host;
+  start(host, 1, "kv.inspect", {{"key", "run:u:t"}});
+  host.reply(host.call_of(1)["call"], json::array({R"({"lockedAt":"x"})", 900, "17"}));
+  CHECK(host.done[1]["value"] == json({{"lockKey", "run:u:t"}, {"held", true}, {"metadata", {{"lockedAt", "x"}}},
+                                      {"remainingMs", 900}, {"fence", 17}}));
+
+  start(host, 2, "kv.list", {{"prefix", "run"}});
+  json scan = host.call_of(2);
+  CHECK(scan["args"] == json({"SCAN", "0", "MATCH", "run:*", "COUNT", "100"}));
+  host.reply(scan["call"], json::array({"5", {"run:b:c", "run:a:b:fence"}}));
+  json next = host.call_of(2);
+  CHECK(next["args"][1] == "5");
+  host.reply(next["call"], json::array({"0", {"run:a:b", "run:b:c"}}));
+  CHECK(host.done[2]["value"] == json({{"keys", {"run:a:b", "run:b:c"}}, {"complete", true}}));
+
+  start(host, 3, "kv.list", {{"prefix", "run"}});
+  host.reply(host.call_of(3)["call"], json::array({"0", {"x"}}));  // not under the prefix
+  CHECK(error_code(host, 3) == "HOST_BAD_REPLY");
+}
+
+TEST_CASE("hold renews until the KV says the lock is gone, then fails with LOCK_LOST") {
+  ScriptedHost host;
+  json owner = {{"lockId", "l1"}, {"lockedAt", "t0"}, {"processId", "p"}};
+  start(host, 1, "kv.hold", {{"key", "k"}, {"owner", owner}, {"ttlMs", 3000}, {"maxHoldMs", 60000}});
+  json sleep = host.call_of(1);
+  CHECK(sleep["kind"] == "sleep");
+  CHECK(sleep["args"]["ms"] == 1000);
+  host.engine.set_clock(kNow + 1000);
+  host.reply(sleep["call"], nullptr);
+  json extend = host.call_of(1);
+  CHECK(extend["args"][1] == agent_tools::kv_scripts::extend.sha1);
+  host.reply(extend["call"], 0);
+  CHECK(error_code(host, 1) == "LOCK_LOST");
+  CHECK(host.done[1]["error"]["details"]["state"] == "missing");
+}
