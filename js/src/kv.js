@@ -36,7 +36,10 @@ export function validateKVLockMetadata(data) {
 
 // Ids are escaped inside keys so ('a:b','c') and ('a','b:c') differ; ids without ':' or '%' give
 // exactly the original key.
-const escapeId = (id) => String(id).replace(/%/g, '%25').replace(/:/g, '%3A');
+const escapeId = (id) => {
+  const text = String(id);
+  return text.includes(':') || text.includes('%') ? text.replace(/%/g, '%25').replace(/:/g, '%3A') : text;
+};
 
 // processId in lock values: one random id per realm, made on first use (not at import time, which
 // workerd forbids), replacing the original's process.pid.
@@ -76,9 +79,11 @@ export class KVLockManager {
     return `${this.#keyPrefix}:${escapeId(userId)}:${escapeId(threadId)}`;
   }
 
+  // `input` is the operation's own object (built per call), so the store's mode goes straight in.
   async #run(operation, input, signal) {
     const engine = this.#engine ?? defaultEngineIfReady() ?? (await getDefaultEngine());
-    return engine.run(operation, { ...input, mode: this.#mode }, { host: this.#kv, signal });
+    input.mode = this.#mode;
+    return engine.run(operation, input, { host: this.#kv, signal });
   }
 
   /**
@@ -89,15 +94,16 @@ export class KVLockManager {
   async acquireKvLock(userId, threadId, options = {}) {
     const key = this.makeKvLockKey(userId, threadId);
     const metadata = options.metadata ?? null;
-    const r = await this.#run('kv.acquire', {
+    const input = {
       key,
       userId: userId ?? null,
       threadId: threadId ?? null,
       ttlSeconds: options.ttlSeconds ?? this.#defaultTTL,
       processId: processId(),
-      ...(metadata === null ? {} : { valueText: JSON.stringify(metadata) }),
-      ...(options.wait ? { wait: options.wait } : {}),
-    }, options.signal);
+    };
+    if (metadata !== null) input.valueText = JSON.stringify(metadata);
+    if (options.wait) input.wait = options.wait;
+    const r = await this.#run('kv.acquire', input, options.signal);
     if (!r.success) {
       return { success: false, activeLockMetadata: r.activeLockMetadata, lockKey: key, remainingMs: r.remainingMs };
     }
