@@ -41,7 +41,7 @@ Task<json> echo(OpContext& ctx, json input) {
       }
       results.push_back(parse_json(co_await ctx.kv(command), ErrorCode::host_bad_reply, "host reply"));
     } else if (kind == "http") {
-      results.push_back(co_await ctx.http(field(call, "request")));
+      results.push_back(parse_json(co_await ctx.http(dump_json(field(call, "request"))), ErrorCode::host_bad_reply, "host reply"));
     } else if (kind == "sleep") {
       results.push_back(co_await ctx.sleep(small_count(field(call, "ms"), "ms", 60'000)));
     } else if (kind == "now") {

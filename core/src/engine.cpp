@@ -36,8 +36,6 @@ namespace {
 
 std::string keep_text(std::string_view reply) { return std::string(reply); }
 
-json parse_reply(std::string_view reply) { return parse_json(reply, ErrorCode::host_bad_reply, "host reply"); }
-
 std::nullptr_t expect_null(std::string_view reply) {
   JsonReader reader(reply, ErrorCode::host_bad_reply, "host reply");
   if (reader.peek() != JsonKind::null) throw Error(ErrorCode::host_bad_reply, "sleep must resolve to null");
@@ -79,8 +77,8 @@ HostCall<std::string> OpContext::kv(const std::vector<std::string>& args) {
   return {*this, HostCallKind::kv, out.take(), &keep_text};
 }
 
-HostCall<json> OpContext::http(const json& request) {
-  return {*this, HostCallKind::http, dump_json(request), &parse_reply};
+HostCall<std::string> OpContext::http(std::string request) {
+  return {*this, HostCallKind::http, std::move(request), &keep_text};
 }
 
 HostCall<std::nullptr_t> OpContext::sleep(std::uint32_t ms) {

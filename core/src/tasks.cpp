@@ -7,6 +7,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "agent_tools/json_text.hpp"
 #include "agent_tools/schema.hpp"
 #include "agent_tools/time.hpp"
 
@@ -232,27 +233,60 @@ struct Reply {
   bool json_ok = false;
 };
 
-Task<Reply> send(OpContext& ctx, const Plan& plan, const json& body, std::uint32_t timeout_ms) {
-  json request = {{"method", "POST"},
-                  {"url", plan.url},
-                  {"headers", {{"content-type", "application/json"}, {"accept", "application/json"}}},
-                  {"body", dump_json(body)},
-                  {"timeoutMs", timeout_ms}};
-  json response = co_await ctx.http(std::move(request));
+// Reads the transport's {status, headers, body} straight from its text: the body (a JSON
+// document inside a string) is parsed once, and the headers only when a failure needs them.
+Reply read_http_reply(const std::string& text) {
+  JsonReader reader(text, ErrorCode::host_bad_reply, "HTTP reply");
+  if (reader.peek() != JsonKind::object) fail("malformed_response", "the HTTP transport returned no status");
+  std::optional<int> status;
+  std::optional<std::string> body;
+  std::string_view headers;
+  std::string name;
+  reader.begin_object();
+  while (reader.member(name)) {
+    JsonKind kind = reader.peek();
+    if (name == "status" && kind == JsonKind::number) {
+      std::string_view digits = reader.read_number_text();
+      if (digits.size() <= 4 && digits.find_first_not_of("0123456789") == std::string_view::npos) {
+        status = std::stoi(std::string(digits));
+      }
+    } else if (name == "headers" && kind == JsonKind::object) {
+      headers = reader.skip();
+    } else if (name == "body" && kind == JsonKind::string) {
+      body = reader.read_string();
+    } else {
+      reader.skip();
+    }
+  }
+  reader.finish();
+  if (!status) fail("malformed_response", "the HTTP transport returned no status");
+  if (!body) fail("malformed_response", "the HTTP transport returned no body text");
   Reply reply;
-  const json& status = field(response, "status");
-  if (!status.is_number_integer()) fail("malformed_response", "the HTTP transport returned no status");
-  reply.status = status.get<int>();
-  reply.headers = field(response, "headers").is_object() ? response["headers"] : json::object();
-  const json& text = field(response, "body");
-  if (!text.is_string()) fail("malformed_response", "the HTTP transport returned no body text");
+  reply.status = *status;
+  bool ok = reply.status >= 200 && reply.status < 300;
+  reply.headers = ok || headers.empty() ? json::object() : parse_json(headers, ErrorCode::host_bad_reply, "HTTP headers");
   try {
-    reply.body = parse_json(text.get_ref<const std::string&>(), ErrorCode::host_bad_reply, "response body");
+    reply.body = parse_json(*body, ErrorCode::host_bad_reply, "response body");
     reply.json_ok = true;
   } catch (const Error& e) {
     if (e.code() == ErrorCode::input_too_large) throw;
   }
-  co_return reply;
+  return reply;
+}
+
+Task<Reply> send(OpContext& ctx, const Plan& plan, const json& body, std::uint32_t timeout_ms) {
+  JsonWriter request;
+  request.begin_object()
+      .key("method").string("POST")
+      .key("url").string(plan.url)
+      .key("headers").begin_object()
+          .key("content-type").string("application/json")
+          .key("accept").string("application/json")
+      .end_object()
+      .key("body").string(dump_json(body))
+      .key("timeoutMs").integer(timeout_ms)
+      .end_object();
+  co_return read_http_reply(co_await ctx.http(request.take()));
 }
 
 // Sends with retries: 408/409/429/5xx and transport failures, exponential backoff with full

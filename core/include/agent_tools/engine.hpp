@@ -88,8 +88,8 @@ class OpContext {
   /// A Redis command, e.g. {"SET", key, value, "NX", "PX", "900000"}. The reply is JSON text:
   /// null, integer, string, array, or {"error": text} for a Redis error reply.
   HostCall<std::string> kv(const std::vector<std::string>& args);
-  /// {method, url, headers, body, timeoutMs} -> {status, headers, body}.
-  HostCall<json> http(const json& request);
+  /// {method, url, headers, body, timeoutMs} -> {status, headers, body}, both as JSON text.
+  HostCall<std::string> http(std::string request);
   HostCall<std::nullptr_t> sleep(std::uint32_t ms);
   /// Milliseconds since the Unix epoch: the time the host passed with the current input (as
   /// sans-I/O protocols take `now` with each event), or a `now` host call if it passed none.
