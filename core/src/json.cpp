@@ -1,62 +1,27 @@
 #include "agent_tools/json.hpp"
 
+#include <bit>
+#include <cfloat>
+#include <clocale>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace agent_tools {
 
 namespace {
 
-// One linear pass that finds the deepest nesting without building anything, so a document like
-// "[[[[...]]]]" is rejected before the parser (and later the serialiser) would recurse on it.
-std::size_t nesting_depth(std::string_view text) noexcept {
-  std::size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    switch (c) {
-      case '"': in_string = true; break;
-      case '[': case '{':
-        if (++depth > deepest) deepest = depth;
-        break;
-      case ']': case '}':
-        if (depth) --depth;
-        break;
-      default: break;
-    }
-  }
-  return deepest;
-}
-
-}  // namespace
-
-json parse_json(std::string_view text, ErrorCode on_malformed, std::string_view what) {
-  if (text.size() > MAX_MESSAGE_BYTES) {
-    throw Error(ErrorCode::input_too_large,
-                std::string(what) + " is " + std::to_string(text.size()) + " bytes; the limit is " +
-                    std::to_string(MAX_MESSAGE_BYTES));
-  }
-  if (nesting_depth(text) > MAX_JSON_DEPTH) {
-    throw Error(ErrorCode::input_too_large, std::string(what) + " is nested deeper than " +
-                                                std::to_string(MAX_JSON_DEPTH) + " levels");
-  }
-  json value = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) {
-    throw Error(on_malformed, std::string(what) + " is not valid JSON (or not valid UTF-8)");
-  }
-  return value;
-}
-
-namespace {
-
-// Length of the valid UTF-8 sequence starting at `p` (1-4), or 0 if it is not valid.
+// Length of the valid UTF-8 sequence starting at `p` (1-4), or 0 if it is not valid. The same
+// rules as nlohmann's lexer: no overlongs, no UTF-16 surrogates, nothing above U+10FFFF.
 std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noexcept {
   unsigned char c = p[0];
-  std::size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+  std::size_t n = c >= 0xF5 ? 0 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
   if (n == 0 || static_cast<std::size_t>(end - p) < n) return 0;
   for (std::size_t i = 1; i < n; ++i) {
     if ((p[i] & 0xC0) != 0x80) return 0;
@@ -66,7 +31,514 @@ std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noex
   return n;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The parser. nlohmann's reads one character at a time through an input adapter and copies every
+// token into a buffer; this one walks the bytes directly, copies string contents in runs, and
+// builds each array and object once, at its final size. It accepts what nlohmann accepts with its
+// default options (RFC 8259 plus one leading byte order mark) and builds the same values of the
+// same types, with one exception: nlohmann stops reading at a NUL byte, so it accepts
+// "[1]\0junk"; this rejects a NUL there like any other trailing byte, as JSON.parse does.
+
+// The small helpers on the hot path are always inlined: the wasm build compiles this file with
+// -Os, where clang would otherwise leave even one-line functions as calls.
+#define AGENT_TOOLS_HOT [[gnu::always_inline]] inline
+
+AGENT_TOOLS_HOT constexpr bool is_space(unsigned char c) noexcept {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+AGENT_TOOLS_HOT constexpr bool is_digit(unsigned char c) noexcept { return c >= '0' && c <= '9'; }
+
+// Bytes that can be copied as they are inside a string: printable ASCII except '"' and '\\'.
+AGENT_TOOLS_HOT constexpr bool is_plain(unsigned char c) noexcept {
+  return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+constexpr std::uint64_t kOnes = 0x0101010101010101, kHighs = 0x8080808080808080;
+
+// The high bit set in each byte of `v` that is zero; the lowest one set is always exact (a borrow
+// only marks bytes above a zero byte).
+AGENT_TOOLS_HOT constexpr std::uint64_t zero_bytes(std::uint64_t v) noexcept {
+  return (v - kOnes) & ~v & kHighs;
+}
+
+// Skips plain string bytes, eight at a time where the platform allows it, and returns the first
+// byte that needs a look (quote, backslash, control character, non-ASCII) or `end`.
+AGENT_TOOLS_HOT const unsigned char* skip_plain(const unsigned char* p, const unsigned char* end) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    while (end - p >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      const std::uint64_t special = zero_bytes(w ^ (kOnes * '"')) | zero_bytes(w ^ (kOnes * '\\')) |
+                                    ((w - kOnes * 0x20) & ~w & kHighs)  // < 0x20
+                                    | (w & kHighs);                     // >= 0x80
+      if (special) return p + (std::countr_zero(special) >> 3);
+      p += 8;
+    }
+  }
+  while (p < end && is_plain(*p)) ++p;
+  return p;
+}
+
+// Like skip_plain, but stops only at a quote or a backslash (see Parser::closing_quote).
+AGENT_TOOLS_HOT const unsigned char* skip_to_quote_or_backslash(const unsigned char* p,
+                                                                const unsigned char* end) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    while (end - p >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      const std::uint64_t special = zero_bytes(w ^ (kOnes * '"')) | zero_bytes(w ^ (kOnes * '\\'));
+      if (special) return p + (std::countr_zero(special) >> 3);
+      p += 8;
+    }
+  }
+  while (p < end && *p != '"' && *p != '\\') ++p;
+  return p;
+}
+
+int hex_value(unsigned char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  c |= 0x20;  // lower case
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// Writes code point `cp` (at most U+10FFFF, not a surrogate) as UTF-8 at `w`; returns the end.
+char* write_utf8(char* w, std::uint32_t cp) noexcept {
+  if (cp < 0x80) {
+    *w++ = static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    *w++ = static_cast<char>(0xC0 | (cp >> 6));
+    *w++ = static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    *w++ = static_cast<char>(0xE0 | (cp >> 12));
+    *w++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    *w++ = static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    *w++ = static_cast<char>(0xF0 | (cp >> 18));
+    *w++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    *w++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    *w++ = static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return w;
+}
+
+// strtod, as nlohmann uses, on a terminated copy of the token, with the '.' swapped for the C
+// locale's decimal point (as nlohmann does) in case the program changed it. glibc's and musl's
+// strtod round correctly.
+double parse_double(const unsigned char* first, const unsigned char* last) {
+  const std::size_t n = static_cast<std::size_t>(last - first);
+  char small[64];
+  std::string large;
+  char* buf = small;
+  if (n >= sizeof small) {
+    large.resize(n + 1);
+    buf = large.data();
+  }
+  std::memcpy(buf, first, n);
+  buf[n] = '\0';
+  const char point = *std::localeconv()->decimal_point;
+  if (point != '.') {
+    if (char* dot = static_cast<char*>(std::memchr(buf, '.', n))) *dot = point;
+  }
+  return std::strtod(buf, nullptr);
+}
+
+// Exact powers of ten a double can hold, for the fast path in Parser::number.
+constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+// Where arrays and objects collect their elements until they close (see Parser::array). Kept
+// between calls, so a parse allocates only what the document keeps; parse_json never re-enters
+// itself, so one per thread is enough.
+struct Scratch {
+  std::vector<json> items;
+  std::vector<std::pair<std::string, json>> members;
+};
+thread_local Scratch scratch;
+
+class Parser {
+ public:
+  Parser(std::string_view text, ErrorCode on_malformed, std::string_view what)
+      : p_(reinterpret_cast<const unsigned char*>(text.data())),
+        end_(p_ + text.size()),
+        on_malformed_(on_malformed),
+        what_(what),
+        items_(scratch.items),
+        members_(scratch.members) {}
+
+  // Leaves the scratch stacks empty however the parse ended, and gives back what an unusually
+  // large document made them take.
+  ~Parser() {
+    constexpr std::size_t kKeep = 1024;
+    items_.clear();
+    members_.clear();
+    if (items_.capacity() > kKeep) std::vector<json>().swap(items_);
+    if (members_.capacity() > kKeep) std::vector<std::pair<std::string, json>>().swap(members_);
+  }
+
+  Parser(const Parser&) = delete;
+  Parser& operator=(const Parser&) = delete;
+
+  json document() {
+    // nlohmann skips one UTF-8 byte order mark at the very start, so this does too.
+    if (end_ - p_ >= 3 && p_[0] == 0xEF && p_[1] == 0xBB && p_[2] == 0xBF) p_ += 3;
+    skip_space();
+    json out = value();
+    skip_space();
+    if (p_ != end_) malformed();
+    return out;
+  }
+
+ private:
+  [[noreturn, gnu::cold, gnu::noinline]] void malformed() const {
+    throw Error(on_malformed_, std::string(what_) + " is not valid JSON (or not valid UTF-8)");
+  }
+
+  [[noreturn, gnu::cold, gnu::noinline]] void too_deep() const {
+    throw Error(ErrorCode::input_too_large,
+                std::string(what_) + " is nested deeper than " + std::to_string(MAX_JSON_DEPTH) + " levels");
+  }
+
+  // The next byte, or 0 at the end (a NUL byte is invalid wherever this is used).
+  AGENT_TOOLS_HOT unsigned char peek() const noexcept { return p_ < end_ ? *p_ : 0; }
+
+  AGENT_TOOLS_HOT void skip_space() noexcept {
+    while (p_ < end_ && is_space(*p_)) ++p_;
+  }
+
+  json value() {
+    switch (peek()) {
+      case '{': return object();
+      case '[': return array();
+      case '"': {
+        ++p_;
+        std::string text;
+        string(text);
+        return json(std::move(text));
+      }
+      case 't': literal("true"); return true;
+      case 'f': literal("false"); return false;
+      case 'n': literal("null"); return nullptr;
+      default: return number();
+    }
+  }
+
+  void literal(std::string_view word) {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() || std::memcmp(p_, word.data(), word.size()) != 0) {
+      malformed();
+    }
+    p_ += word.size();
+  }
+
+  // Called on '[' and '{': the depth limit is checked before going any deeper.
+  AGENT_TOOLS_HOT void enter() {
+    if (++depth_ > MAX_JSON_DEPTH) too_deep();
+    ++p_;
+    skip_space();
+  }
+
+  // After a member or item: true for ',', false for `close`; anything else is malformed.
+  AGENT_TOOLS_HOT bool next(unsigned char close) {
+    skip_space();
+    const unsigned char c = peek();
+    if (c != ',' && c != close) malformed();
+    ++p_;
+    skip_space();
+    return c == ',';
+  }
+
+  // Items collect on items_ (shared by all nesting levels, used as a stack) so the array is
+  // allocated once, at its final size, when it closes.
+  json array() {
+    enter();
+    const std::size_t first = items_.size();
+    if (peek() == ']') {
+      ++p_;
+    } else {
+      do {
+        items_.push_back(value());
+      } while (next(']'));
+    }
+    json out(json::array_t(std::make_move_iterator(items_.begin() + static_cast<std::ptrdiff_t>(first)),
+                           std::make_move_iterator(items_.end())));
+    items_.resize(first);
+    --depth_;
+    return out;
+  }
+
+  // Members collect on members_ like items on items_; this also avoids growing the object's own
+  // vector, whose pair<const std::string, json> elements would be copied, not moved, on growth.
+  json object() {
+    enter();
+    const std::size_t first = members_.size();
+    std::vector<std::uint32_t> index;  // see find_member
+    if (peek() == '}') {
+      ++p_;
+    } else {
+      do {
+        if (peek() != '"') malformed();
+        ++p_;
+        std::string key;
+        string(key);
+        skip_space();
+        if (peek() != ':') malformed();
+        ++p_;
+        skip_space();
+        json item = value();
+        // A repeated key keeps its first position and takes the last value, as in nlohmann.
+        std::size_t slot = 0;
+        const std::size_t found = find_member(first, key, index, slot);
+        if (found != kNone) {
+          members_[found].second = std::move(item);
+        } else {
+          if (!index.empty()) index[slot] = static_cast<std::uint32_t>(members_.size() - first + 1);
+          members_.emplace_back(std::move(key), std::move(item));
+        }
+      } while (next('}'));
+    }
+    json out(json::object_t(std::make_move_iterator(members_.begin() + static_cast<std::ptrdiff_t>(first)),
+                            std::make_move_iterator(members_.end())));
+    members_.resize(first);
+    --depth_;
+    return out;
+  }
+
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  static constexpr std::size_t kIndexFrom = 16;
+
+  // The position in members_ of the current object's member named `key`, or kNone. Small objects
+  // are searched linearly; from kIndexFrom members on, `index` (an open-addressing table of
+  // 1 + offset from `first`, 0 = empty) keeps a hostile object with many keys linear overall.
+  // On kNone with an index, `slot` is where the new key belongs in it.
+  std::size_t find_member(std::size_t first, const std::string& key, std::vector<std::uint32_t>& index,
+                          std::size_t& slot) {
+    const std::size_t count = members_.size() - first;
+    if (count < kIndexFrom) {
+      for (std::size_t i = first; i < members_.size(); ++i) {
+        if (members_[i].first == key) return i;
+      }
+      return kNone;
+    }
+    if (2 * (count + 1) > index.size()) {  // keep it at most half full
+      index.assign(std::bit_ceil(4 * count), 0);
+      for (std::size_t i = 0; i < count; ++i) {
+        std::size_t s = hash(members_[first + i].first) & (index.size() - 1);
+        while (index[s]) s = (s + 1) & (index.size() - 1);
+        index[s] = static_cast<std::uint32_t>(i + 1);
+      }
+    }
+    slot = hash(key) & (index.size() - 1);
+    while (const std::uint32_t entry = index[slot]) {
+      if (members_[first + entry - 1].first == key) return first + entry - 1;
+      slot = (slot + 1) & (index.size() - 1);
+    }
+    return kNone;
+  }
+
+  static std::size_t hash(const std::string& key) noexcept { return std::hash<std::string_view>{}(key); }
+
+  // The rest of a string whose opening quote has been read, decoded into `out`. A string without
+  // escapes is validated and copied in one pass. One with escapes is decoded straight into `out`,
+  // sized once to the escaped length (decoding never makes text longer), as per-byte std::string
+  // calls are slow, in wasm above all, where libc++'s string members are not inlined.
+  void string(std::string& out) {
+    const unsigned char* const start = p_;
+    for (;;) {
+      p_ = skip_plain(p_, end_);
+      if (p_ == end_) malformed();
+      if (*p_ == '"') {
+        out.assign(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p_ - start));
+        ++p_;
+        return;
+      }
+      if (*p_ == '\\') break;
+      valid_utf8_or_malformed(end_);
+    }
+    const unsigned char* const close = closing_quote(p_);
+    out.resize(static_cast<std::size_t>(close - start));
+    char* w = out.data();
+    const unsigned char* run = start;  // bytes to copy as they are
+    for (;;) {
+      if (p_ < close && *p_ >= 0x80) {
+        valid_utf8_or_malformed(close);
+      } else {
+        std::memcpy(w, run, static_cast<std::size_t>(p_ - run));
+        w += p_ - run;
+        if (p_ == close) break;
+        if (*p_ != '\\') malformed();  // a control character: they must be escaped
+        w = escape(w, close);
+        run = p_;
+      }
+      p_ = skip_plain(p_, close);
+    }
+    out.resize(static_cast<std::size_t>(w - out.data()));
+    ++p_;
+  }
+
+  // At a byte that stopped skip_plain before `limit` that is not '"' or '\\': steps over it if it
+  // starts valid UTF-8; a control character or invalid UTF-8 is malformed.
+  void valid_utf8_or_malformed(const unsigned char* limit) {
+    const std::size_t n = *p_ >= 0x80 ? utf8_sequence(p_, limit) : 0;
+    if (n == 0) malformed();
+    p_ += n;
+  }
+
+  // The quote that closes the string `p` is inside, stepping over each backslash and the byte it
+  // escapes. Checking the escapes is left to the decoder.
+  const unsigned char* closing_quote(const unsigned char* p) const {
+    for (;;) {
+      p = skip_to_quote_or_backslash(p, end_);
+      if (p == end_) malformed();
+      if (*p == '"') return p;
+      if (end_ - p < 2) malformed();
+      p += 2;
+    }
+  }
+
+  // One escape sequence at p_ (a backslash), written to `w` as UTF-8; returns the end of what it
+  // wrote. Reads nothing at or past `limit`, the closing quote.
+  char* escape(char* w, const unsigned char* limit) {
+    if (limit - p_ < 2) malformed();
+    const unsigned char c = p_[1];
+    p_ += 2;
+    switch (c) {
+      case '"': *w++ = '"'; return w;
+      case '\\': *w++ = '\\'; return w;
+      case '/': *w++ = '/'; return w;
+      case 'b': *w++ = '\b'; return w;
+      case 'f': *w++ = '\f'; return w;
+      case 'n': *w++ = '\n'; return w;
+      case 'r': *w++ = '\r'; return w;
+      case 't': *w++ = '\t'; return w;
+      case 'u': break;
+      default: malformed();
+    }
+    std::uint32_t cp = hex4(limit);
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      // A high surrogate must be followed by an escaped low one; together they are one code point.
+      if (limit - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') malformed();
+      p_ += 2;
+      const std::uint32_t low = hex4(limit);
+      if (low < 0xDC00 || low > 0xDFFF) malformed();
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+      malformed();  // a low surrogate on its own
+    }
+    return write_utf8(w, cp);
+  }
+
+  std::uint32_t hex4(const unsigned char* limit) {
+    if (limit - p_ < 4) malformed();
+    std::uint32_t cp = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int digit = hex_value(p_[i]);
+      if (digit < 0) malformed();
+      cp = cp << 4 | static_cast<std::uint32_t>(digit);
+    }
+    p_ += 4;
+    return cp;
+  }
+
+  // A number, typed as nlohmann types it: no fraction or exponent and fits uint64 (without '-')
+  // or int64 (with '-') -> integer; anything else -> double, and a double that overflows to
+  // infinity is malformed.
+  json number() {
+    const unsigned char* const start = p_;
+    const bool negative = peek() == '-';
+    if (negative) ++p_;
+    if (!is_digit(peek())) malformed();
+
+    // The significant digits of the integer and fraction parts, as one integer. The digit loops
+    // do not check for overflow (unsigned arithmetic wraps); the digit counts say when it is exact.
+    std::uint64_t mantissa = 0;
+    std::size_t int_digits = 0;  // 0 for a lone "0"
+    if (*p_ == '0') {
+      ++p_;  // no leading zeros: a digit after this one is trailing text
+    } else {
+      const unsigned char* first = p_;
+      for (; p_ < end_ && is_digit(*p_); ++p_) mantissa = mantissa * 10 + (*p_ - '0');
+      int_digits = static_cast<std::size_t>(p_ - first);
+    }
+    std::size_t sig_digits = int_digits;
+    std::int64_t exponent = 0;  // decimal exponent applying to `mantissa`
+    bool is_float = false;
+    if (peek() == '.') {
+      ++p_;
+      is_float = true;
+      if (!is_digit(peek())) malformed();
+      const unsigned char* first = p_;
+      if (int_digits == 0) {
+        while (p_ < end_ && *p_ == '0') ++p_;  // 0.000x: the zeros only move the exponent
+      }
+      const unsigned char* significant = p_;
+      for (; p_ < end_ && is_digit(*p_); ++p_) mantissa = mantissa * 10 + (*p_ - '0');
+      sig_digits += static_cast<std::size_t>(p_ - significant);
+      exponent -= p_ - first;
+    }
+    if ((peek() | 0x20) == 'e') {
+      ++p_;
+      is_float = true;
+      const bool negative_exponent = peek() == '-';
+      if (negative_exponent || peek() == '+') ++p_;
+      if (!is_digit(peek())) malformed();
+      std::int64_t written = 0;
+      for (; p_ < end_ && is_digit(*p_); ++p_) {
+        if (written < 100000) written = written * 10 + (*p_ - '0');  // beyond this only strtod looks
+      }
+      exponent += negative_exponent ? -written : written;
+    }
+
+    if (!is_float) {
+      // 19 digits always fit; 20 fit when the value is below 2^64: it must start with 1 and then,
+      // had it wrapped, would be below 2^63 (10^19 is above).
+      constexpr std::uint64_t kMinMagnitude = std::uint64_t{1} << 63;  // |INT64_MIN|
+      const bool fits =
+          int_digits <= 19 || (int_digits == 20 && start[negative] == '1' && mantissa >= kMinMagnitude);
+      if (fits && !negative) return mantissa;
+      if (fits && mantissa <= kMinMagnitude) {
+        return mantissa == kMinMagnitude ? std::numeric_limits<std::int64_t>::min()
+                                         : -static_cast<std::int64_t>(mantissa);
+      }
+      // too large for an integer type: a double, as in nlohmann
+    }
+    double result;
+#if FLT_EVAL_METHOD == 0
+    // Clinger's fast path: with both operands exact doubles, the one rounding IEEE arithmetic
+    // does is the correct rounding of the decimal number.
+    if (sig_digits <= 19 && mantissa <= (std::uint64_t{1} << 53) && exponent >= -22 && exponent <= 22) {
+      result = static_cast<double>(mantissa);
+      result = exponent < 0 ? result / kPow10[-exponent] : result * kPow10[exponent];
+      if (negative) result = -result;
+    } else
+#endif
+    {
+      result = parse_double(start, p_);
+    }
+    if (!std::isfinite(result)) malformed();
+    return result;
+  }
+
+  const unsigned char* p_;
+  const unsigned char* const end_;
+  const ErrorCode on_malformed_;
+  const std::string_view what_;
+  std::vector<json>& items_;
+  std::vector<std::pair<std::string, json>>& members_;
+  std::size_t depth_ = 0;
+};
+
 }  // namespace
+
+#undef AGENT_TOOLS_HOT
+
+json parse_json(std::string_view text, ErrorCode on_malformed, std::string_view what) {
+  if (text.size() > MAX_MESSAGE_BYTES) {
+    throw Error(ErrorCode::input_too_large,
+                std::string(what) + " is " + std::to_string(text.size()) + " bytes; the limit is " +
+                    std::to_string(MAX_MESSAGE_BYTES));
+  }
+  return Parser(text, on_malformed, what).document();
+}
 
 void append_json_string(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -72,3 +72,12 @@ TEST_CASE("append_json_string replaces each invalid UTF-8 byte and escapes contr
   CHECK(out == "\"a\xEF\xBF\xBD(b\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "d\\u0001\"");
   CHECK_FALSE(agent_tools::json::parse(out, nullptr, false).is_discarded());
 }
+
+TEST_CASE("append_json_string replaces bytes that never start a UTF-8 sequence (F5-FF)") {
+  std::string out;
+  agent_tools::append_json_string(out, "\xF5\x80\x80" "\xFF\xBF\xBF");
+  std::string want = "\"";
+  for (int i = 0; i < 6; ++i) want += "\xEF\xBF\xBD";
+  CHECK(out == want + "\"");
+  CHECK_FALSE(agent_tools::json::parse(out, nullptr, false).is_discarded());
+}
