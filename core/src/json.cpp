@@ -1,5 +1,7 @@
 #include "agent_tools/json.hpp"
 
+#include "json_bytes.hpp"
+
 #include <bit>
 #include <cfloat>
 #include <clocale>
@@ -17,19 +19,7 @@ namespace agent_tools {
 
 namespace {
 
-// Length of the valid UTF-8 sequence starting at `p` (1-4), or 0 if it is not valid. The same
-// rules as nlohmann's lexer: no overlongs, no UTF-16 surrogates, nothing above U+10FFFF.
-std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noexcept {
-  unsigned char c = p[0];
-  std::size_t n = c >= 0xF5 ? 0 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-  if (n == 0 || static_cast<std::size_t>(end - p) < n) return 0;
-  for (std::size_t i = 1; i < n; ++i) {
-    if ((p[i] & 0xC0) != 0x80) return 0;
-  }
-  if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))) return 0;  // overlong, surrogate
-  if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))) return 0;  // overlong, > U+10FFFF
-  return n;
-}
+using namespace json_bytes;
 
 // ---------------------------------------------------------------------------------------------
 // The parser. nlohmann's reads one character at a time through an input adapter and copies every
@@ -38,89 +28,6 @@ std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noex
 // default options (RFC 8259 plus one leading byte order mark) and builds the same values of the
 // same types, with one exception: nlohmann stops reading at a NUL byte, so it accepts
 // "[1]\0junk"; this rejects a NUL there like any other trailing byte, as JSON.parse does.
-
-// The small helpers on the hot path are always inlined: the wasm build compiles this file with
-// -Os, where clang would otherwise leave even one-line functions as calls.
-#define AGENT_TOOLS_HOT [[gnu::always_inline]] inline
-
-AGENT_TOOLS_HOT constexpr bool is_space(unsigned char c) noexcept {
-  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-AGENT_TOOLS_HOT constexpr bool is_digit(unsigned char c) noexcept { return c >= '0' && c <= '9'; }
-
-// Bytes that can be copied as they are inside a string: printable ASCII except '"' and '\\'.
-AGENT_TOOLS_HOT constexpr bool is_plain(unsigned char c) noexcept {
-  return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-}
-
-constexpr std::uint64_t kOnes = 0x0101010101010101, kHighs = 0x8080808080808080;
-
-// The high bit set in each byte of `v` that is zero; the lowest one set is always exact (a borrow
-// only marks bytes above a zero byte).
-AGENT_TOOLS_HOT constexpr std::uint64_t zero_bytes(std::uint64_t v) noexcept {
-  return (v - kOnes) & ~v & kHighs;
-}
-
-// Skips plain string bytes, eight at a time where the platform allows it, and returns the first
-// byte that needs a look (quote, backslash, control character, non-ASCII) or `end`.
-AGENT_TOOLS_HOT const unsigned char* skip_plain(const unsigned char* p, const unsigned char* end) noexcept {
-  if constexpr (std::endian::native == std::endian::little) {
-    while (end - p >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p, 8);
-      const std::uint64_t special = zero_bytes(w ^ (kOnes * '"')) | zero_bytes(w ^ (kOnes * '\\')) |
-                                    ((w - kOnes * 0x20) & ~w & kHighs)  // < 0x20
-                                    | (w & kHighs);                     // >= 0x80
-      if (special) return p + (std::countr_zero(special) >> 3);
-      p += 8;
-    }
-  }
-  while (p < end && is_plain(*p)) ++p;
-  return p;
-}
-
-// Like skip_plain, but stops only at a quote or a backslash (see Parser::closing_quote).
-AGENT_TOOLS_HOT const unsigned char* skip_to_quote_or_backslash(const unsigned char* p,
-                                                                const unsigned char* end) noexcept {
-  if constexpr (std::endian::native == std::endian::little) {
-    while (end - p >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p, 8);
-      const std::uint64_t special = zero_bytes(w ^ (kOnes * '"')) | zero_bytes(w ^ (kOnes * '\\'));
-      if (special) return p + (std::countr_zero(special) >> 3);
-      p += 8;
-    }
-  }
-  while (p < end && *p != '"' && *p != '\\') ++p;
-  return p;
-}
-
-int hex_value(unsigned char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  c |= 0x20;  // lower case
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-// Writes code point `cp` (at most U+10FFFF, not a surrogate) as UTF-8 at `w`; returns the end.
-char* write_utf8(char* w, std::uint32_t cp) noexcept {
-  if (cp < 0x80) {
-    *w++ = static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    *w++ = static_cast<char>(0xC0 | (cp >> 6));
-    *w++ = static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    *w++ = static_cast<char>(0xE0 | (cp >> 12));
-    *w++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    *w++ = static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    *w++ = static_cast<char>(0xF0 | (cp >> 18));
-    *w++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    *w++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    *w++ = static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return w;
-}
 
 // strtod, as nlohmann uses, on a terminated copy of the token, with the '.' swapped for the C
 // locale's decimal point (as nlohmann does) in case the program changed it. glibc's and musl's
@@ -542,16 +449,16 @@ json parse_json(std::string_view text, ErrorCode on_malformed, std::string_view 
 
 void append_json_string(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // Room for the text, its quotes and a few escapes, so a typical string grows the buffer once.
+  out.reserve(out.size() + text.size() + text.size() / 8 + 2);
   out += '"';
   auto p = reinterpret_cast<const unsigned char*>(text.data());
   const auto end = p + text.size();
   const unsigned char* run = p;  // start of bytes that can be copied as they are
   while (p < end) {
+    p = skip_plain(p, end);
+    if (p == end) break;
     unsigned char c = *p;
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      ++p;
-      continue;
-    }
     if (c >= 0x80) {
       if (std::size_t n = utf8_sequence(p, end)) {
         p += n;
@@ -560,20 +467,19 @@ void append_json_string(std::string& out, std::string_view text) {
     }
     out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"': out.append("\\\"", 2); break;
+      case '\\': out.append("\\\\", 2); break;
+      case '\n': out.append("\\n", 2); break;
+      case '\r': out.append("\\r", 2); break;
+      case '\t': out.append("\\t", 2); break;
+      case '\b': out.append("\\b", 2); break;
+      case '\f': out.append("\\f", 2); break;
       default:
         if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
+          const char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+          out.append(escape, 6);
         } else {
-          out += "\xEF\xBF\xBD";  // invalid UTF-8 byte: U+FFFD, as dump_json promises
+          out.append("\xEF\xBF\xBD", 3);  // invalid UTF-8 byte: U+FFFD, as dump_json promises
         }
     }
     run = ++p;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "agent_tools/json.hpp"
+#include "json_bytes.hpp"
 
 namespace agent_tools {
 
@@ -23,59 +24,12 @@ const char* kind_name(JsonKind kind) noexcept {
 
 namespace {
 
+using json_bytes::hex_value;
+using json_bytes::skip_plain;
+using json_bytes::utf8_sequence;
+using json_bytes::write_utf8;
+
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Length of the well-formed UTF-8 sequence at `p` (2-4), or 0: no overlongs, no surrogates,
-// nothing above U+10FFFF.
-std::size_t utf8_length(const unsigned char* p, const unsigned char* end) noexcept {
-  unsigned char c = p[0];
-  std::size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-  if (n == 0 || static_cast<std::size_t>(end - p) < n) return 0;
-  for (std::size_t i = 1; i < n; ++i) {
-    if ((p[i] & 0xC0) != 0x80) return 0;
-  }
-  if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))) return 0;
-  if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))) return 0;
-  return n;
-}
-
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-// True when any of the 8 bytes in `w` needs a closer look inside a JSON string: a control
-// character, '"', '\\' or a non-ASCII byte. Plain runs are skipped a word at a time (in wasm
-// too: i64 arithmetic is native there).
-bool special_byte_in(std::uint64_t w) noexcept {
-  constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-  std::uint64_t control = (w - ones * 0x20) & ~w;  // a byte below 0x20 (bytes >= 0x80 caught below)
-  std::uint64_t quote = w ^ (ones * '"');
-  quote = (quote - ones) & ~quote;
-  std::uint64_t backslash = w ^ (ones * '\\');
-  backslash = (backslash - ones) & ~backslash;
-  return ((control | quote | backslash | w) & high) != 0;
-}
 
 // A validated JSON number's value. Short integers (the common case: counters, TTLs, clocks) are
 // summed directly; everything else goes through strtod on a terminated copy.
@@ -204,20 +158,11 @@ void JsonReader::scan_string(std::string* out) {
     if (out) out->append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
   };
   while (p < end) {
-    while (end - p >= 8) {
-      std::uint64_t word;
-      std::memcpy(&word, p, 8);
-      if (special_byte_in(word)) break;
-      p += 8;
-    }
+    p = skip_plain(p, end);
     if (p == end) break;
     unsigned char c = *p;
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      ++p;
-      continue;
-    }
     if (c >= 0x80) {
-      std::size_t length = utf8_length(p, end);
+      std::size_t length = utf8_sequence(p, end);
       if (length == 0) malformed();
       p += length;
       continue;
@@ -241,7 +186,7 @@ void JsonReader::scan_string(std::string* out) {
         if (end - p < 4) malformed();
         std::uint32_t v = 0;
         for (int i = 0; i < 4; ++i) {
-          int d = hex_digit(static_cast<char>(p[i]));
+          int d = hex_value(p[i]);
           if (d < 0) malformed();
           v = v * 16 + static_cast<std::uint32_t>(d);
         }
@@ -257,7 +202,10 @@ void JsonReader::scan_string(std::string* out) {
         if (low < 0xDC00 || low > 0xDFFF) malformed();
         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
       }
-      if (out) append_utf8(*out, cp);
+      if (out) {
+        char utf8[4];
+        out->append(utf8, static_cast<std::size_t>(write_utf8(utf8, cp) - utf8));
+      }
     } else {
       malformed();
     }

@@ -39,6 +39,15 @@ bool truthy(const json& value) {
   return true;
 }
 
+// An empty object with room for `members`: nlohmann's ordered_map is a vector of
+// pair<const string, json>, which copies (not moves) every member, subtrees and all, each time it
+// grows.
+json object_with_room(std::size_t members) {
+  json object = json::object();
+  object.get_ref<json::object_t&>().reserve(members);
+  return object;
+}
+
 // A failed task, as the original reported it: {success: false, stepResult: {step}, updatedCSI,
 // error: {message, code, details}}. `details.reason` names the failure precisely.
 struct Failure {
@@ -60,7 +69,7 @@ struct Plan {
   std::string task_name;
   std::string task_type;
   json progress;
-  json function;           // the function definition, as given
+  const json* function = nullptr;  // the function definition, as given (inside the input)
   std::string function_name;
   json body;               // the Chat Completions request
   std::string url;
@@ -80,14 +89,29 @@ json build_body(const json& input) {
   std::string model = truthy(field(model_config, "model")) ? text_field(model_config, "model")
                                                            : text_field(defaults, "model", "gpt-4o-mini");
   bool reasoning = is_reasoning_model(model);
-  json body = json::object();
+  // Built member by member: nlohmann's initializer lists copy every element (the function's
+  // schema would be copied three times over).
+  json body = object_with_room(8);
   body["model"] = model;
-  body["messages"] = json::array({
-      json{{"role", "system"}, {"content", text_field(input, "systemPrompt")}},
-      json{{"role", "user"}, {"content", text_field(input, "userPrompt")}},
-  });
-  body["tools"] = json::array({json{{"type", "function"}, {"function", function}}});
-  body["tool_choice"] = json{{"type", "function"}, {"function", {{"name", function["name"]}}}};
+  json messages = json::array();
+  for (const auto& [role, prompt] : {std::pair{"system", "systemPrompt"}, std::pair{"user", "userPrompt"}}) {
+    json message = object_with_room(2);
+    message["role"] = role;
+    message["content"] = text_field(input, prompt);
+    messages.push_back(std::move(message));
+  }
+  body["messages"] = std::move(messages);
+  json tool = object_with_room(2);
+  tool["type"] = "function";
+  tool["function"] = function;
+  json tools = json::array();
+  tools.push_back(std::move(tool));
+  body["tools"] = std::move(tools);
+  json choice = object_with_room(2);
+  choice["type"] = "function";
+  choice["function"] = json::object();
+  choice["function"]["name"] = function["name"];
+  body["tool_choice"] = std::move(choice);
   // Reasoning models reject temperature and top_p, and max_tokens in favour of
   // max_completion_tokens; everyone else gets exactly what the original sent.
   if (!reasoning) {
@@ -360,9 +384,9 @@ Plan make_plan(const json& input) {
   plan.task_name = text_field(input, "taskName");
   plan.task_type = text_field(input, "taskType");
   plan.progress = field(input, "progressPercent");
-  plan.function = field(input, "functionDefinition");
+  plan.function = &field(input, "functionDefinition");
   plan.body = build_body(input);
-  plan.function_name = plan.function["name"].get<std::string>();
+  plan.function_name = (*plan.function)["name"].get<std::string>();
   const json& http = field(input, "http");
   plan.url = text_field(http, "url", "https://api.openai.com/v1/chat/completions");
   plan.timeout_ms = small_ms(field(http, "timeoutMs"), 600000);
@@ -373,15 +397,23 @@ Plan make_plan(const json& input) {
   return plan;
 }
 
-// Compiled schemas by their JSON text: a task's function definition is the same on every call, and
-// compiling costs far more than validating. Bounded: cleared when it reaches 64 entries.
+// Compiled schemas, found by a hash of the schema's tree and then compared: a task's function
+// definition is the same on every call, and compiling costs far more than validating (and
+// serialising it to make a text key cost more than the validation). Bounded: cleared at 64.
 std::shared_ptr<const schema::Schema> compiled(const json& parameters) {
-  static std::unordered_map<std::string, std::shared_ptr<const schema::Schema>> cache;
-  std::string key = dump_json(parameters);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  struct Entry {
+    json parameters;
+    std::shared_ptr<const schema::Schema> schema;
+  };
+  static std::unordered_multimap<std::size_t, Entry> cache;
+  std::size_t hash = std::hash<json>{}(parameters);
+  auto [first, last] = cache.equal_range(hash);
+  for (auto it = first; it != last; ++it) {
+    if (it->second.parameters == parameters) return it->second.schema;
+  }
   auto schema = std::make_shared<const schema::Schema>(schema::Schema::compile(parameters));
   if (cache.size() >= 64) cache.clear();
-  cache.emplace(std::move(key), schema);
+  cache.emplace(hash, Entry{parameters, schema});
   return schema;
 }
 
@@ -400,12 +432,12 @@ Task<json> execute(OpContext& ctx, json input) {
   std::string task_name = text_field(input, "taskName");
   try {
     Plan plan = make_plan(input);
-    const json& parameters = field(plan.function, "parameters");
+    const json& parameters = field(*plan.function, "parameters");
     std::shared_ptr<const schema::Schema> validator;
     if (!parameters.is_null()) validator = compiled(parameters);
 
     std::uint32_t retries = 0;
-    json body = plan.body;
+    json body = std::move(plan.body);
     bool repaired = false;
     for (;;) {
       json response = co_await send_with_retries(ctx, plan, body, retries);
@@ -417,12 +449,17 @@ Task<json> execute(OpContext& ctx, json input) {
         issues = validator->validate(arguments);
       }
       if (issues.empty()) {
-        json step = {{"step", plan.task_name}};
+        json step = object_with_room(arguments.size() + 1);
+        step["step"] = plan.task_name;
         for (auto& [key, value] : arguments.items()) {
-          if (key != "step") step[key] = value;  // the task's name is not the model's to change
+          if (key != "step") step[key] = std::move(value);  // the task's name is not the model's to change
         }
         double now = co_await ctx.now();
-        co_return json{{"success", true}, {"stepResult", step}, {"updatedCSI", updated_csi(input, plan, iso8601(now))}};
+        json result = object_with_room(3);
+        result["success"] = true;
+        result["stepResult"] = std::move(step);
+        result["updatedCSI"] = updated_csi(input, plan, iso8601(now));
+        co_return result;
       }
       json details = {{"issues", issues_json(issues)}, {"repaired", repaired}};
       std::string message = "Function arguments failed validation: " + issues.front().message;
