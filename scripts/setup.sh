@@ -9,6 +9,7 @@ apt_packages=(
   emscripten node-acorn        # the wasm build (emcc's optimiser needs acorn)
   nlohmann-json3-dev           # JSON in the core
   doctest-dev                  # the native test framework
+  json-schema-test-suite       # valid JSON documents for the parser's differential test
   redis-server                 # real Redis for the KV tests
   chromium                     # the browser runtime test (driven by playwright-core)
 )
