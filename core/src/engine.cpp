@@ -34,9 +34,9 @@ void throw_host_failure(std::string_view text) {
 
 namespace {
 
-std::string keep_text(std::string_view reply) { return std::string(reply); }
+std::string keep_text(std::string&& reply) { return std::move(reply); }
 
-std::nullptr_t expect_null(std::string_view reply) {
+std::nullptr_t expect_null(std::string&& reply) {
   JsonReader reader(reply, ErrorCode::host_bad_reply, "host reply");
   if (reader.peek() != JsonKind::null) throw Error(ErrorCode::host_bad_reply, "sleep must resolve to null");
   reader.read_null();
@@ -44,7 +44,7 @@ std::nullptr_t expect_null(std::string_view reply) {
   return nullptr;
 }
 
-double expect_time(std::string_view reply) {
+double expect_time(std::string&& reply) {
   JsonReader reader(reply, ErrorCode::host_bad_reply, "host reply");
   double ms = reader.peek() == JsonKind::number ? reader.read_number() : -1;
   reader.finish();
@@ -52,7 +52,7 @@ double expect_time(std::string_view reply) {
   return ms;
 }
 
-std::string expect_hex(std::string_view reply) {
+std::string expect_hex(std::string&& reply) {
   JsonReader reader(reply, ErrorCode::host_bad_reply, "host reply");
   if (reader.peek() != JsonKind::string) throw Error(ErrorCode::host_bad_reply, "random must return hex text");
   std::string hex = reader.read_string();

@@ -1,7 +1,5 @@
 #include "agent_tools/json_text.hpp"
 
-#include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -31,6 +29,8 @@ using json_bytes::write_utf8;
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
+}  // namespace
+
 // A validated JSON number's value. Short integers (the common case: counters, TTLs, clocks) are
 // summed directly; everything else goes through strtod on a terminated copy.
 double number_value(std::string_view text) {
@@ -44,8 +44,6 @@ double number_value(std::string_view text) {
   std::string copy(text);
   return std::strtod(copy.c_str(), nullptr);
 }
-
-}  // namespace
 
 // --- JsonReader ------------------------------------------------------------------------------------
 
@@ -404,16 +402,6 @@ JsonWriter& JsonWriter::integer(std::int64_t n) {
   return *this;
 }
 
-JsonWriter& JsonWriter::number(double n) {
-  if (!std::isfinite(n)) return null();
-  if (n == std::floor(n) && std::fabs(n) < 9007199254740992.0) return integer(static_cast<std::int64_t>(n));
-  separate();
-  char buffer[32];
-  int length = std::snprintf(buffer, sizeof buffer, "%.17g", n);
-  out_.append(buffer, static_cast<std::size_t>(length));
-  return *this;
-}
-
 JsonWriter& JsonWriter::string(std::string_view s) {
   separate();
   append_json_string(out_, s);
@@ -423,12 +411,6 @@ JsonWriter& JsonWriter::string(std::string_view s) {
 JsonWriter& JsonWriter::raw(std::string_view json_text) {
   separate();
   out_ += json_text;
-  return *this;
-}
-
-JsonWriter& JsonWriter::tree(const json& value) {
-  separate();
-  write_json(out_, value);
   return *this;
 }
 

@@ -131,7 +131,7 @@ Reply read_reply(JsonReader& reader) {
         reply.integer = value;
       } else {
         reply.type = Reply::Type::number;
-        reply.number = std::strtod(std::string(digits).c_str(), nullptr);
+        reply.number = number_value(digits);
       }
       break;
     }

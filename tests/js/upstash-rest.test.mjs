@@ -31,6 +31,19 @@ let server;
 let nodeRedis;
 const errorsSeen = []; // every error the adapters produced, scanned for the token at the end
 
+// One SET during a fault storm: it must end in OK or a typed transport error; counts the outcome.
+async function tallyStormSet(codes, store, key, value) {
+  try {
+    assert.equal(await store.command(['SET', key, value]), 'OK');
+    codes.ok = (codes.ok ?? 0) + 1;
+  } catch (error) {
+    errorsSeen.push(error);
+    assert.ok(error instanceof AgentToolsError);
+    assert.ok(['TIMEOUT', 'HOST_ERROR', 'HOST_BAD_REPLY'].includes(error.code), error.code);
+    codes[error.code] = (codes[error.code] ?? 0) + 1;
+  }
+}
+
 async function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -527,16 +540,7 @@ describe('UpstashRestStore', () => {
     server.setFaults({ seed: 42, error500: 0.15, drop: 0.15, malformed: 0.05, delay: 0.15, delayMs: 600, delayBeforeExecute: false, dropBeforeExecute: false });
     const codes = {};
     await Promise.all(Array.from({ length: 40 }, async (_, i) => {
-      try {
-        const reply = await store.command(['SET', k(`storm:${i}`), String(i)]);
-        assert.equal(reply, 'OK');
-        codes.ok = (codes.ok ?? 0) + 1;
-      } catch (error) {
-        errorsSeen.push(error);
-        assert.ok(error instanceof AgentToolsError);
-        assert.ok(['TIMEOUT', 'HOST_ERROR', 'HOST_BAD_REPLY'].includes(error.code), error.code);
-        codes[error.code] = (codes[error.code] ?? 0) + 1;
-      }
+      await tallyStormSet(codes, store, k(`storm:${i}`), String(i));
     }));
     assert.ok(codes.ok > 0, inspect(codes));
   });
@@ -978,15 +982,7 @@ describe('UpstashRestStore auto-pipelining', () => {
     // 16 workers, 8 commands each, back to back: batches form, split and re-form as retries drift.
     await Promise.all(Array.from({ length: 16 }, async (_, w) => {
       for (let i = 0; i < 8; i++) {
-        try {
-          assert.equal(await store.command(['SET', k(`storm:${w}:${i}`), String(i)]), 'OK');
-          codes.ok = (codes.ok ?? 0) + 1;
-        } catch (error) {
-          errorsSeen.push(error);
-          assert.ok(error instanceof AgentToolsError);
-          assert.ok(['TIMEOUT', 'HOST_ERROR', 'HOST_BAD_REPLY'].includes(error.code), error.code);
-          codes[error.code] = (codes[error.code] ?? 0) + 1;
-        }
+        await tallyStormSet(codes, store, k(`storm:${w}:${i}`), String(i));
       }
     }));
     assert.equal(Object.values(codes).reduce((a, b) => a + b, 0), 128);

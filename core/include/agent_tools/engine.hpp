@@ -44,11 +44,12 @@ struct CallSlot {
 }  // namespace detail
 
 /// Awaiting this emits one host call and suspends until the host answers. `Decode` turns the
-/// reply text into T and throws HOST_BAD_REPLY when the host sent the wrong shape.
+/// reply text (handed over, not copied: an HTTP reply can be megabytes) into T and throws
+/// HOST_BAD_REPLY when the host sent the wrong shape.
 template <class T>
 class HostCall {
  public:
-  using Decode = T (*)(std::string_view);
+  using Decode = T (*)(std::string&& reply);
   /// `args` is the call's arguments as JSON text, or empty for none.
   HostCall(OpContext& ctx, HostCallKind kind, std::string args, Decode decode)
       : ctx_(ctx), kind_(kind), args_(std::move(args)), decode_(decode) {}
@@ -66,7 +67,7 @@ class HostCall {
     if (decode_ == nullptr) return std::move(value_);
     if (cancelled_) throw Error(ErrorCode::cancelled, "operation cancelled");
     if (!slot_.ok) detail::throw_host_failure(slot_.text);
-    return decode_(slot_.text);
+    return decode_(std::move(slot_.text));
   }
 
  private:

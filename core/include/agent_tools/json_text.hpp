@@ -23,6 +23,9 @@ enum class JsonKind : std::uint8_t { null, boolean, number, string, array, objec
 /// "null", "boolean", ...: for error messages.
 const char* kind_name(JsonKind kind) noexcept;
 
+/// The value of a number already validated by JsonReader::read_number_text.
+double number_value(std::string_view text);
+
 class JsonReader {
  public:
   /// Malformed text throws Error(`on_malformed`, "<what> is not valid JSON ..."); text larger
@@ -112,13 +115,9 @@ class JsonWriter {
   JsonWriter& null();
   JsonWriter& boolean(bool b);
   JsonWriter& integer(std::int64_t n);
-  /// Whole numbers below 2^53 print as integers, others round-trip exactly; NaN/inf as null.
-  JsonWriter& number(double n);
   JsonWriter& string(std::string_view s);
   /// Text that is already valid JSON, copied as it is.
   JsonWriter& raw(std::string_view json_text);
-  /// Any value of the document tree (for the rare paths that build one).
-  JsonWriter& tree(const json& value);
 
   std::string& text() noexcept { return out_; }
   std::string take() noexcept { return std::move(out_); }
