@@ -436,8 +436,6 @@ class Parser {
 
 }  // namespace
 
-#undef AGENT_TOOLS_HOT
-
 json parse_json(std::string_view text, ErrorCode on_malformed, std::string_view what) {
   if (text.size() > MAX_MESSAGE_BYTES) {
     throw Error(ErrorCode::input_too_large,
@@ -447,11 +445,15 @@ json parse_json(std::string_view text, ErrorCode on_malformed, std::string_view 
   return Parser(text, on_malformed, what).document();
 }
 
-void append_json_string(std::string& out, std::string_view text) {
+namespace {
+
+// The escaper's one loop, run twice per string: once with a Sink that only counts (so the output
+// is sized exactly, once) and once with a Sink that writes through a pointer. Appending piece by
+// piece to a std::string costs a call per piece in wasm (libc++ does not inline them), and a
+// request body has a quote every few bytes.
+template <class Sink>
+AGENT_TOOLS_HOT void escape_string(Sink& sink, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
-  // Room for the text, its quotes and a few escapes, so a typical string grows the buffer once.
-  out.reserve(out.size() + text.size() + text.size() / 8 + 2);
-  out += '"';
   auto p = reinterpret_cast<const unsigned char*>(text.data());
   const auto end = p + text.size();
   const unsigned char* run = p;  // start of bytes that can be copied as they are
@@ -465,28 +467,104 @@ void append_json_string(std::string& out, std::string_view text) {
         continue;
       }
     }
-    out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+    sink.copy(run, static_cast<std::size_t>(p - run));
     switch (c) {
-      case '"': out.append("\\\"", 2); break;
-      case '\\': out.append("\\\\", 2); break;
-      case '\n': out.append("\\n", 2); break;
-      case '\r': out.append("\\r", 2); break;
-      case '\t': out.append("\\t", 2); break;
-      case '\b': out.append("\\b", 2); break;
-      case '\f': out.append("\\f", 2); break;
+      case '"': sink.put("\\\"", 2); break;
+      case '\\': sink.put("\\\\", 2); break;
+      case '\n': sink.put("\\n", 2); break;
+      case '\r': sink.put("\\r", 2); break;
+      case '\t': sink.put("\\t", 2); break;
+      case '\b': sink.put("\\b", 2); break;
+      case '\f': sink.put("\\f", 2); break;
       default:
         if (c < 0x20) {
           const char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-          out.append(escape, 6);
+          sink.put(escape, 6);
         } else {
-          out.append("\xEF\xBF\xBD", 3);  // invalid UTF-8 byte: U+FFFD, as dump_json promises
+          sink.put("\xEF\xBF\xBD", 3);  // invalid UTF-8 byte: U+FFFD, as dump_json promises
         }
     }
     run = ++p;
   }
-  out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
-  out += '"';
+  sink.copy(run, static_cast<std::size_t>(p - run));
 }
+
+struct CountingSink {
+  std::size_t size = 0;
+  void copy(const unsigned char*, std::size_t n) noexcept { size += n; }
+  void put(const char*, std::size_t n) noexcept { size += n; }
+};
+
+// Byte loops for the short pieces between escapes: a memcpy call costs more than the copy there.
+struct WritingSink {
+  char* at;
+  void copy(const unsigned char* from, std::size_t n) noexcept {
+    if (n >= 32) {
+      std::memcpy(at, from, n);
+      at += n;
+      return;
+    }
+    for (; n >= 8; n -= 8, from += 8, at += 8) std::memcpy(at, from, 8);  // one 64-bit load/store
+    for (; n > 0; --n) *at++ = static_cast<char>(*from++);
+  }
+  void put(const char* from, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i) *at++ = from[i];
+  }
+};
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+  CountingSink count;
+  escape_string(count, text);
+  std::size_t start = out.size();
+  out.resize(start + count.size + 2);
+  WritingSink writer{out.data() + start};
+  *writer.at++ = '"';
+  escape_string(writer, text);
+  *writer.at = '"';
+}
+
+std::string decode_json_string(std::string_view literal) {
+  auto p = reinterpret_cast<const unsigned char*>(literal.data()) + 1;  // past the opening quote
+  const auto end = reinterpret_cast<const unsigned char*>(literal.data()) + literal.size() - 1;
+  std::string out(static_cast<std::size_t>(end - p), '\0');  // decoding never lengthens
+  char* w = out.data();
+  while (p < end) {
+    const unsigned char* plain = skip_to_quote_or_backslash(p, end);
+    std::memcpy(w, p, static_cast<std::size_t>(plain - p));
+    w += plain - p;
+    p = plain;
+    if (p == end) break;
+    char c = static_cast<char>(p[1]);  // p[0] is a backslash: validated text has no bare quote
+    p += 2;
+    switch (c) {
+      case 'b': *w++ = '\b'; break;
+      case 'f': *w++ = '\f'; break;
+      case 'n': *w++ = '\n'; break;
+      case 'r': *w++ = '\r'; break;
+      case 't': *w++ = '\t'; break;
+      case 'u': {
+        auto hex4 = [](const unsigned char* h) {
+          return static_cast<std::uint32_t>(hex_value(h[0]) << 12 | hex_value(h[1]) << 8 | hex_value(h[2]) << 4 | hex_value(h[3]));
+        };
+        std::uint32_t cp = hex4(p);
+        p += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {  // validated: a low surrogate escape follows
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(p + 2) - 0xDC00);
+          p += 6;
+        }
+        w = write_utf8(w, cp);
+        break;
+      }
+      default: *w++ = c;  // \" \\ \/
+    }
+  }
+  out.resize(static_cast<std::size_t>(w - out.data()));
+  return out;
+}
+
+#undef AGENT_TOOLS_HOT
 
 // The core's own serialiser: strings through the escaper above, numbers through nlohmann (for
 // its exact float formatting). Several times faster than json::dump on the documents the core

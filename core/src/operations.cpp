@@ -27,8 +27,8 @@ constexpr std::array<std::pair<std::string_view, OperationFn>, 9> kOperations{{
     {"kv.inspect", &kv::inspect},
     {"kv.list", &kv::list},
     {"kv.hold", &kv::hold},
-    {"tasks.execute", &with_tree<&tasks::execute>},
-    {"tasks.build_request", &with_tree<&tasks::build_request>},
+    {"tasks.execute", &tasks::execute},
+    {"tasks.build_request", &tasks::build_request},
 }};
 
 }  // namespace

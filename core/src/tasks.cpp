@@ -5,57 +5,192 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #include "agent_tools/json_text.hpp"
 #include "agent_tools/schema.hpp"
 #include "agent_tools/time.hpp"
+#include "json_bytes.hpp"
+
+// The task works on JSON text, not document trees: the input (prompts, the function definition
+// and its schema, the previous CSI) is read once into views, the request and the result are
+// written by splicing those views, and only the tool call's arguments become a tree (the schema
+// validator needs one). Building and serialising trees cost several times everything else a
+// task round does.
 
 namespace agent_tools::tasks {
 
 namespace {
 
-const json& field(const json& object, std::string_view name) {
-  static const json missing;
-  if (!object.is_object()) return missing;
-  auto it = object.find(name);
-  return it == object.end() ? missing : *it;
+// --- reading JSON text ----------------------------------------------------------------------------
+
+// A value inside a text the task holds: its kind and its JSON text. Absent reads as null with no text.
+struct Value {
+  JsonKind kind = JsonKind::null;
+  std::string_view text;
+
+  bool is(JsonKind k) const noexcept { return !text.empty() && kind == k; }
+};
+
+// Walking text a JsonReader has already validated needs no checks: find each value's end by its
+// brackets and quotes. The task re-reads small parts of its documents (an object's members, an
+// array's first element) this way instead of validating them again.
+namespace trusted {
+
+std::size_t skip_space(std::string_view text, std::size_t i) {
+  while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t')) ++i;
+  return i;
 }
 
-std::string text_field(const json& object, std::string_view name, std::string fallback = "") {
-  const json& value = field(object, name);
-  return value.is_string() ? value.get<std::string>() : fallback;
+// `i` at the opening quote; returns the index after the closing one.
+std::size_t string_end(std::string_view text, std::size_t i) {
+  const auto begin = reinterpret_cast<const unsigned char*>(text.data());
+  const auto end = begin + text.size();
+  for (auto p = begin + i + 1;; p += 2) {  // past a backslash and the byte it escapes
+    p = json_bytes::skip_to_quote_or_backslash(p, end);
+    if (*p == '"') return static_cast<std::size_t>(p - begin) + 1;
+  }
 }
+
+// `i` at a value's first byte; returns the index after its last.
+std::size_t value_end(std::string_view text, std::size_t i) {
+  char c = text[i];
+  if (c == '"') return string_end(text, i);
+  if (c != '{' && c != '[') {
+    while (i < text.size() && text[i] != ',' && text[i] != '}' && text[i] != ']' && text[i] != ' ' &&
+           text[i] != '\n' && text[i] != '\r' && text[i] != '\t') {
+      ++i;
+    }
+    return i;
+  }
+  std::size_t depth = 0;
+  for (;;) {
+    c = text[i];
+    if (c == '"') {
+      i = string_end(text, i);
+      continue;
+    }
+    if (c == '{' || c == '[') ++depth;
+    else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+    ++i;
+  }
+}
+
+JsonKind kind_at(std::string_view text, std::size_t i) {
+  switch (text[i]) {
+    case '{': return JsonKind::object;
+    case '[': return JsonKind::array;
+    case '"': return JsonKind::string;
+    case 't': case 'f': return JsonKind::boolean;
+    case 'n': return JsonKind::null;
+    default: return JsonKind::number;
+  }
+}
+
+// Calls on_item(key, value) for each member of an object, or on_item({}, value) for each element
+// of an array. Keys are raw (still quoted and escaped).
+template <class OnItem>
+void items(std::string_view text, OnItem&& on_item) {
+  std::size_t i = skip_space(text, 1);
+  bool object = text[0] == '{';
+  while (text[i] != '}' && text[i] != ']') {
+    std::string_view key;
+    if (object) {
+      std::size_t key_end = string_end(text, i);
+      key = text.substr(i, key_end - i);
+      i = skip_space(text, skip_space(text, key_end) + 1);  // past the colon
+    }
+    std::size_t end = value_end(text, i);
+    on_item(key, Value{kind_at(text, i), text.substr(i, end - i)});
+    i = skip_space(text, end);
+    if (text[i] == ',') i = skip_space(text, i + 1);
+  }
+}
+
+}  // namespace trusted
+
+std::string decode_string(Value value) { return decode_json_string(value.text); }
+
+// An object's members, read once; later duplicates win, as JSON.parse (and the tree) had it.
+class Members {
+ public:
+  Members() = default;
+  /// Reads (and validates) the object the reader is at.
+  explicit Members(JsonReader& reader) {
+    reader.begin_object();
+    std::string name;
+    while (reader.member(name)) {
+      JsonKind kind = reader.peek();
+      items_.push_back({std::move(name), Value{kind, reader.skip()}});
+    }
+  }
+  /// `object` must be validated text; anything but an object has no members.
+  explicit Members(Value object) {
+    if (!object.is(JsonKind::object)) return;
+    trusted::items(object.text, [&](std::string_view key, Value value) {
+      items_.push_back({decode_string(Value{JsonKind::string, key}), value});
+    });
+  }
+
+  Value operator[](std::string_view name) const noexcept {
+    for (auto it = items_.rbegin(); it != items_.rend(); ++it) {
+      if (it->first == name) return it->second;
+    }
+    return {};
+  }
+  const std::vector<std::pair<std::string, Value>>& items() const noexcept { return items_; }
+
+ private:
+  std::vector<std::pair<std::string, Value>> items_;
+};
+
+std::string text_of(Value value, std::string fallback = "") {
+  return value.is(JsonKind::string) ? decode_string(value) : fallback;
+}
+
+double number_of(Value value) { return number_value(value.text); }
 
 // JavaScript truthiness for the `||`-style defaults the original used.
-bool truthy(const json& value) {
-  if (value.is_null()) return false;
-  if (value.is_boolean()) return value.get<bool>();
-  if (value.is_number()) {
-    double d = value.get<double>();
-    return d != 0 && !std::isnan(d);
+bool truthy(Value value) {
+  switch (value.kind) {
+    case JsonKind::null: return false;
+    case JsonKind::boolean: return value.text == "true";
+    case JsonKind::number: return number_of(value) != 0;
+    case JsonKind::string: return value.text.size() > 2;  // more than the two quotes
+    default: return !value.text.empty();
   }
-  if (value.is_string()) return !value.get_ref<const std::string&>().empty();
-  return true;
 }
 
-// An empty object with room for `members`: nlohmann's ordered_map is a vector of
-// pair<const string, json>, which copies (not moves) every member, subtrees and all, each time it
-// grows.
-json object_with_room(std::size_t members) {
-  json object = json::object();
-  object.get_ref<json::object_t&>().reserve(members);
-  return object;
+// The array's length and first element (validated text).
+std::pair<std::size_t, Value> first_element(Value array) {
+  std::size_t count = 0;
+  Value first;
+  trusted::items(array.text, [&](std::string_view, Value value) {
+    if (count++ == 0) first = value;
+  });
+  return {count, first};
+}
+
+// A whole document, validated, with an object's members collected in the same pass.
+struct Document {
+  JsonKind kind = JsonKind::null;
+  Members members;
+};
+
+Document read_document(std::string_view text, ErrorCode on_malformed, std::string_view what) {
+  JsonReader reader(text, on_malformed, what);
+  Document document;
+  document.kind = reader.peek();
+  if (document.kind == JsonKind::object) document.members = Members(reader);
+  else reader.skip();
+  reader.finish();
+  return document;
 }
 
 // A failed task, as the original reported it: {success: false, stepResult: {step}, updatedCSI,
 // error: {message, code, details}}. `details.reason` names the failure precisely.
-struct Failure {
-  ErrorCode code = ErrorCode::task_execution_failed;
-  std::string message;
-  json details = json::object();
-};
-
 [[noreturn]] void fail(std::string reason, std::string message, json extra = json::object(),
                        ErrorCode code = ErrorCode::task_execution_failed) {
   json details = {{"reason", std::move(reason)}};
@@ -63,15 +198,24 @@ struct Failure {
   throw Error(code, std::move(message), std::move(details));
 }
 
-// --- the request ----------------------------------------------------------------------------------
+// --- the input and the request --------------------------------------------------------------------
 
+// Everything a task needs from its input, as views into the input text (which the operation's
+// coroutine frame owns for the whole task).
 struct Plan {
   std::string task_name;
   std::string task_type;
-  json progress;
-  const json* function = nullptr;  // the function definition, as given (inside the input)
+  Value progress;
+  Value raw_previous_csi;
+  Value previous_metadata;
+  Value previous_csi;  // request.previousCSI
+  Value function;      // the function definition, as given
+  Value parameters;    // its JSON Schema, or absent
   std::string function_name;
-  json body;               // the Chat Completions request
+  // The Chat Completions request in two halves around the end of its messages array, so that a
+  // repair round adds two messages without rebuilding it: head + extra messages + tail.
+  std::string body_head;
+  std::string body_tail;
   std::string url;
   std::uint32_t timeout_ms = 600000;
   std::uint32_t max_retries = 2;
@@ -79,59 +223,98 @@ struct Plan {
   bool repair = false;
 };
 
-json build_body(const json& input) {
-  const json& model_config = field(input, "modelConfig");
-  const json& defaults = field(input, "defaults");
-  const json& function = field(input, "functionDefinition");
-  if (!function.is_object() || !field(function, "name").is_string()) {
-    throw Error(ErrorCode::invalid_argument, "functionDefinition needs a name");
-  }
-  std::string model = truthy(field(model_config, "model")) ? text_field(model_config, "model")
-                                                           : text_field(defaults, "model", "gpt-4o-mini");
+std::uint32_t small_ms(Value value, std::uint32_t fallback) {
+  if (!value.is(JsonKind::number) || number_of(value) < 0) return fallback;
+  return static_cast<std::uint32_t>(std::min(number_of(value), 2147483647.0));
+}
+
+// The request body's two halves (see Plan::body_head). Key order and defaults as the original sent.
+void build_body(const Members& input, const Members& function, Plan& plan) {
+  Members model_config(input["modelConfig"]);
+  Members defaults(input["defaults"]);
+  std::string model = truthy(model_config["model"]) ? text_of(model_config["model"])
+                                                      : text_of(defaults["model"], "gpt-4o-mini");
   bool reasoning = is_reasoning_model(model);
-  // Built member by member: nlohmann's initializer lists copy every element (the function's
-  // schema would be copied three times over).
-  json body = object_with_room(8);
-  body["model"] = model;
-  json messages = json::array();
-  for (const auto& [role, prompt] : {std::pair{"system", "systemPrompt"}, std::pair{"user", "userPrompt"}}) {
-    json message = object_with_room(2);
-    message["role"] = role;
-    message["content"] = text_field(input, prompt);
-    messages.push_back(std::move(message));
-  }
-  body["messages"] = std::move(messages);
-  json tool = object_with_room(2);
-  tool["type"] = "function";
-  tool["function"] = function;
-  json tools = json::array();
-  tools.push_back(std::move(tool));
-  body["tools"] = std::move(tools);
-  json choice = object_with_room(2);
-  choice["type"] = "function";
-  choice["function"] = json::object();
-  choice["function"]["name"] = function["name"];
-  body["tool_choice"] = std::move(choice);
+  auto prompt = [&](std::string_view name) {
+    Value value = input[name];
+    return value.is(JsonKind::string) ? value.text : std::string_view("\"\"");
+  };
+  JsonWriter head;
+  head.begin_object()
+      .key("model").string(model)
+      .key("messages").begin_array()
+          .begin_object().key("role").string("system").key("content").raw(prompt("systemPrompt")).end_object()
+          .begin_object().key("role").string("user").key("content").raw(prompt("userPrompt")).end_object();
+  plan.body_head = head.take();
+
+  JsonWriter tail;
+  tail.end_array()
+      .key("tools").begin_array()
+          .begin_object().key("type").string("function").key("function").raw(plan.function.text).end_object()
+      .end_array()
+      .key("tool_choice").begin_object()
+          .key("type").string("function")
+          .key("function").begin_object().key("name").raw(function["name"].text).end_object()
+      .end_object();
   // Reasoning models reject temperature and top_p, and max_tokens in favour of
   // max_completion_tokens; everyone else gets exactly what the original sent.
   if (!reasoning) {
-    const json& temperature = field(model_config, "temperature");
-    if (temperature.is_number()) body["temperature"] = temperature;
-    else body["temperature"] = truthy(field(defaults, "temperature")) ? field(defaults, "temperature") : json(0.3);
+    Value temperature = model_config["temperature"];
+    if (temperature.is(JsonKind::number)) tail.key("temperature").raw(temperature.text);
+    else if (truthy(defaults["temperature"])) tail.key("temperature").raw(defaults["temperature"].text);
+    else tail.key("temperature").raw("0.3");
   }
-  const json& max_tokens = field(model_config, "maxTokens");
-  if (truthy(max_tokens)) body[reasoning ? "max_completion_tokens" : "max_tokens"] = max_tokens;
-  const json& top_p = field(model_config, "topP");
-  if (!reasoning && truthy(top_p)) body["top_p"] = top_p;
+  Value max_tokens = model_config["maxTokens"];
+  if (truthy(max_tokens)) tail.key(reasoning ? "max_completion_tokens" : "max_tokens").raw(max_tokens.text);
+  Value top_p = model_config["topP"];
+  if (!reasoning && truthy(top_p)) tail.key("top_p").raw(top_p.text);
+  tail.end_object();
+  plan.body_tail = tail.take();
+}
+
+// Fills `plan` in place: a failure half-way still knows the task's name for its result.
+void make_plan(const Document& document, Plan& plan) {
+  if (document.kind != JsonKind::object) throw Error(ErrorCode::invalid_argument, "tasks.execute needs an object input");
+  const Members& input = document.members;
+  plan.task_name = text_of(input["taskName"]);
+  plan.task_type = text_of(input["taskType"]);
+  plan.progress = input["progressPercent"];
+  plan.raw_previous_csi = input["rawPreviousCSI"];
+  plan.previous_metadata = input["previousMetadata"];
+  plan.previous_csi = Members(input["request"])["previousCSI"];
+  plan.function = input["functionDefinition"];
+  Members function(plan.function);
+  if (!plan.function.is(JsonKind::object) || !function["name"].is(JsonKind::string)) {
+    throw Error(ErrorCode::invalid_argument, "functionDefinition needs a name");
+  }
+  plan.function_name = decode_string(function["name"]);
+  plan.parameters = function["parameters"];
+  build_body(input, function, plan);
+  Members http(input["http"]);
+  plan.url = text_of(http["url"], "https://api.openai.com/v1/chat/completions");
+  plan.timeout_ms = small_ms(http["timeoutMs"], 600000);
+  plan.max_retries = small_ms(http["maxRetries"], 2);
+  if (http["deadlineMs"].is(JsonKind::number)) plan.deadline_ms = number_of(http["deadlineMs"]);
+  plan.repair = http["repair"].is(JsonKind::boolean) && http["repair"].text == "true";
+}
+
+std::string request_body(const Plan& plan, std::string_view extra_messages) {
+  std::string body;
+  body.reserve(plan.body_head.size() + extra_messages.size() + plan.body_tail.size());
+  body += plan.body_head;
+  body += extra_messages;
+  body += plan.body_tail;  // `]` closes the messages, then `,"tools":...}`
   return body;
 }
 
-std::uint32_t small_ms(const json& value, std::uint32_t fallback) {
-  if (!value.is_number() || value.get<double>() < 0) return fallback;
-  return static_cast<std::uint32_t>(std::min(value.get<double>(), 2147483647.0));
-}
-
 // --- the response ---------------------------------------------------------------------------------
+
+const json& field(const json& object, std::string_view name) {
+  static const json missing;
+  if (!object.is_object()) return missing;
+  auto it = object.find(name);
+  return it == object.end() ? missing : *it;
+}
 
 std::string header(const json& headers, std::string_view name) {
   const json& value = field(headers, name);
@@ -158,45 +341,60 @@ std::optional<double> server_delay(const json& headers) {
 bool retryable_status(int status) { return status == 408 || status == 409 || status == 429 || status >= 500; }
 
 // What the API said went wrong, for details (never the request or any header).
-json api_error(const json& body) {
-  const json& error = field(body, "error");
+json api_error(Value error_value) {
   json out = json::object();
+  Members error(error_value);
   for (const char* key : {"message", "type", "code", "param"}) {
-    if (field(error, key).is_string()) out[key] = error[key];
+    if (error[key].is(JsonKind::string)) out[key] = decode_string(error[key]);
   }
   return out;
 }
 
-// Parses the tool call out of a 2xx body, or throws the precise failure.
-json tool_arguments(const json& body, const std::string& function_name) {
-  if (field(body, "error").is_object()) {
-    fail("api_error", "OpenAI returned an error: " + text_field(body["error"], "message", "unknown error"),
-         {{"api", api_error(body)}});
+// The tool call's arguments out of a 2xx body, or the precise failure. `call` receives the tool
+// call's text (for a repair round).
+json tool_arguments(std::string_view body_text, int status, const std::string& function_name, Value& call) {
+  Document document;
+  try {
+    document = read_document(body_text, ErrorCode::host_bad_reply, "response body");
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::input_too_large) fail("response_too_large", e.message());
+    fail("malformed_response", "OpenAI returned a body that is not JSON", {{"status", status}});
   }
-  const json& choices = field(body, "choices");
-  if (!choices.is_array()) fail("malformed_response", "OpenAI response has no choices array");
-  if (choices.empty()) fail("no_choices", "OpenAI returned no choices");
-  const json& choice = choices[0];
-  const json& message = field(choice, "message");
-  std::string finish = text_field(choice, "finish_reason");
-  if (truthy(field(message, "refusal"))) {
-    fail("refusal", "The model refused: " + text_field(message, "refusal"), {{"refusal", message["refusal"]}});
+  const Members& body = document.members;
+  if (body["error"].is(JsonKind::object)) {
+    json api = api_error(body["error"]);
+    std::string message = api.contains("message") ? api["message"].get<std::string>() : "unknown error";
+    fail("api_error", "OpenAI returned an error: " + message, {{"api", std::move(api)}});
+  }
+  Value choices = body["choices"];
+  if (!choices.is(JsonKind::array)) fail("malformed_response", "OpenAI response has no choices array");
+  auto [choice_count, choice_value] = first_element(choices);
+  if (choice_count == 0) fail("no_choices", "OpenAI returned no choices");
+  Members choice(choice_value);
+  Members message(choice["message"]);
+  std::string finish = text_of(choice["finish_reason"]);
+  if (truthy(message["refusal"])) {
+    std::string refusal = text_of(message["refusal"]);
+    fail("refusal", "The model refused: " + refusal,
+         {{"refusal", parse_json(message["refusal"].text, ErrorCode::host_bad_reply, "refusal")}});
   }
   if (finish == "length") fail("truncated", "The model's output was cut off (finish_reason: length)");
   if (finish == "content_filter") fail("content_filter", "The output was withheld by the content filter");
-  const json& calls = field(message, "tool_calls");
-  if (!calls.is_array() || calls.empty()) fail("no_tool_call", "No function call returned from OpenAI");
-  if (calls.size() > 1) {
-    fail("multiple_tool_calls", "Expected one function call, got " + std::to_string(calls.size()), {{"count", calls.size()}});
+  Value calls = message["tool_calls"];
+  std::size_t call_count = 0;
+  if (calls.is(JsonKind::array)) std::tie(call_count, call) = first_element(calls);
+  if (call_count == 0) fail("no_tool_call", "No function call returned from OpenAI");
+  if (call_count > 1) {
+    fail("multiple_tool_calls", "Expected one function call, got " + std::to_string(call_count), {{"count", call_count}});
   }
-  const json& function = field(calls[0], "function");
-  std::string name = text_field(function, "name");
+  Members function{Members{call}["function"]};
+  std::string name = text_of(function["name"]);
   if (name != function_name) {
     fail("wrong_function", "The model called '" + name + "' instead of '" + function_name + "'", {{"function", name}});
   }
-  const json& arguments = field(function, "arguments");
-  if (!arguments.is_string()) fail("malformed_response", "tool call arguments are not a string");
-  const auto& text = arguments.get_ref<const std::string&>();
+  Value arguments = function["arguments"];
+  if (!arguments.is(JsonKind::string)) fail("malformed_response", "tool call arguments are not a string");
+  std::string text = decode_string(arguments);
   if (text.empty() || text == "null") return json::object();  // the original read both as {}
   try {
     return parse_json(text, ErrorCode::validation_failed, "tool call arguments");
@@ -212,53 +410,89 @@ json issues_json(const std::vector<schema::Issue>& issues) {
   return out;
 }
 
-// --- the CSI ---------------------------------------------------------------------------------------
+// --- the result -----------------------------------------------------------------------------------
 
-json updated_csi(const json& input, const Plan& plan, const std::string& now_iso) {
-  const json& request = field(input, "request");
-  const json& previous = field(request, "previousCSI");
-  json completed = field(previous, "completedSteps").is_array() ? previous["completedSteps"] : json::array();
-  completed.push_back(plan.task_name);
-  json metadata = json::object();
-  // The previous CSI's metadata is kept (the original dropped it), then this step's fields.
-  const json& previous_metadata = field(input, "previousMetadata");
-  if (previous_metadata.is_object()) metadata = previous_metadata;
-  metadata["lastUpdated"] = now_iso;
-  metadata["taskName"] = plan.task_name;
-  metadata["taskType"] = plan.task_type;
-  const json& total = field(previous, "totalSteps");
-  return json{{"completedSteps", completed},
-              {"currentProgress", plan.progress},
-              {"totalSteps", total.is_number() ? total : json(4)},
-              {"currentStep", plan.task_name},
-              {"metadata", metadata}};
+// {"step": <task>, ...the arguments}: the task's name is not the model's to change.
+std::string step_result(const std::string& task_name, const json& arguments) {
+  std::string out = "{\"step\":";
+  append_json_string(out, task_name);
+  for (const auto& [key, value] : arguments.items()) {
+    if (key == "step") continue;
+    out += ',';
+    append_json_string(out, key);
+    out += ':';
+    write_json(out, value);
+  }
+  out += '}';
+  return out;
 }
 
-json failed_result(const json& input, const std::string& task_name, const Error& error) {
-  const json& raw = field(input, "rawPreviousCSI");
-  json csi = raw.is_object() ? raw
-                             : json{{"completedSteps", json::array()}, {"currentProgress", 0}, {"totalSteps", 4}, {"currentStep", "failed"}};
-  json err = {{"message", error.message()}, {"code", to_string(error.code())}};
-  err["details"] = error.details().is_null() ? json::object() : error.details();
-  if (!err["details"].contains("reason")) {
-    err["details"]["reason"] = error.code() == ErrorCode::cancelled ? "cancelled"
-                               : error.code() == ErrorCode::timeout ? "timeout"
-                                                                    : "host_error";
+// A member whose name is not one of the core's literals (JsonWriter::key does not escape).
+void raw_member(JsonWriter& out, std::string_view name, std::string_view value_text) {
+  std::string member;
+  append_json_string(member, name);
+  member += ':';
+  member += value_text;
+  out.raw(member);
+}
+
+void write_updated_csi(JsonWriter& out, const Plan& plan, const std::string& now_iso) {
+  Members previous(plan.previous_csi);
+  Value completed = previous["completedSteps"];
+  Value total = previous["totalSteps"];
+  out.begin_object().key("completedSteps").begin_array();
+  if (completed.is(JsonKind::array)) {
+    trusted::items(completed.text, [&](std::string_view, Value step) { out.raw(step.text); });
   }
-  return json{{"success", false}, {"stepResult", {{"step", task_name}}}, {"updatedCSI", csi}, {"error", err}};
+  out.string(plan.task_name).end_array();
+  out.key("currentProgress").raw(plan.progress.text.empty() ? "null" : plan.progress.text)
+      .key("totalSteps").raw(total.is(JsonKind::number) ? total.text : "4")
+      .key("currentStep").string(plan.task_name)
+      .key("metadata").begin_object();
+  // The previous CSI's metadata is kept (the original dropped it), then this step's fields.
+  Members previous_metadata(plan.previous_metadata);
+  for (const auto& [key, value] : previous_metadata.items()) {
+    if (key == "lastUpdated" || key == "taskName" || key == "taskType") continue;
+    raw_member(out, key, value.text);
+  }
+  out.key("lastUpdated").string(now_iso)
+      .key("taskName").string(plan.task_name)
+      .key("taskType").string(plan.task_type)
+      .end_object()
+      .end_object();
+}
+
+std::string failed_result(const Plan& plan, const Error& error) {
+  JsonWriter out;
+  out.begin_object().key("success").boolean(false).key("stepResult").begin_object().key("step").string(plan.task_name).end_object();
+  out.key("updatedCSI");
+  if (plan.raw_previous_csi.is(JsonKind::object)) out.raw(plan.raw_previous_csi.text);
+  else out.raw(R"({"completedSteps":[],"currentProgress":0,"totalSteps":4,"currentStep":"failed"})");
+  json details = error.details().is_object() ? error.details() : json::object();
+  if (!details.contains("reason")) {
+    details["reason"] = error.code() == ErrorCode::cancelled ? "cancelled"
+                        : error.code() == ErrorCode::timeout ? "timeout"
+                                                             : "host_error";
+  }
+  out.key("error").begin_object()
+      .key("message").string(error.message())
+      .key("code").string(to_string(error.code()))
+      .key("details").raw(dump_json(details))
+      .end_object()
+      .end_object();
+  return out.take();
 }
 
 // --- one attempt and the retry loop ----------------------------------------------------------------
 
 struct Reply {
   int status = 0;
-  json headers;
-  json body;  // parsed, or null when not JSON
-  bool json_ok = false;
+  json headers;      // only read for failures
+  std::string body;  // the body text as sent
 };
 
-// Reads the transport's {status, headers, body} straight from its text: the body (a JSON
-// document inside a string) is parsed once, and the headers only when a failure needs them.
+// Reads the transport's {status, headers, body} straight from its text; the headers are parsed
+// only when a failure needs them.
 Reply read_http_reply(const std::string& text) {
   JsonReader reader(text, ErrorCode::host_bad_reply, "HTTP reply");
   if (reader.peek() != JsonKind::object) fail("malformed_response", "the HTTP transport returned no status");
@@ -277,7 +511,7 @@ Reply read_http_reply(const std::string& text) {
     } else if (name == "headers" && kind == JsonKind::object) {
       headers = reader.skip();
     } else if (name == "body" && kind == JsonKind::string) {
-      body = reader.read_string();
+      body = decode_json_string(reader.skip());  // validated by skip(), decoded in one pass
     } else {
       reader.skip();
     }
@@ -289,16 +523,11 @@ Reply read_http_reply(const std::string& text) {
   reply.status = *status;
   bool ok = reply.status >= 200 && reply.status < 300;
   reply.headers = ok || headers.empty() ? json::object() : parse_json(headers, ErrorCode::host_bad_reply, "HTTP headers");
-  try {
-    reply.body = parse_json(*body, ErrorCode::host_bad_reply, "response body");
-    reply.json_ok = true;
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::input_too_large) throw;
-  }
+  reply.body = std::move(*body);
   return reply;
 }
 
-Task<Reply> send(OpContext& ctx, const Plan& plan, const json& body, std::uint32_t timeout_ms) {
+Task<Reply> send(OpContext& ctx, const Plan& plan, const std::string& body, std::uint32_t timeout_ms) {
   JsonWriter request;
   request.begin_object()
       .key("method").string("POST")
@@ -307,7 +536,7 @@ Task<Reply> send(OpContext& ctx, const Plan& plan, const json& body, std::uint32
           .key("content-type").string("application/json")
           .key("accept").string("application/json")
       .end_object()
-      .key("body").string(dump_json(body))
+      .key("body").string(body)
       .key("timeoutMs").integer(timeout_ms)
       .end_object();
   co_return read_http_reply(co_await ctx.http(request.take()));
@@ -315,8 +544,8 @@ Task<Reply> send(OpContext& ctx, const Plan& plan, const json& body, std::uint32
 
 // Sends with retries: 408/409/429/5xx and transport failures, exponential backoff with full
 // jitter (server delays honoured up to 60 s), x-should-retry obeyed, per-attempt timeout and an
-// overall deadline. Returns the JSON body of the first 2xx; throws the final failure otherwise.
-Task<json> send_with_retries(OpContext& ctx, const Plan& plan, const json& body, std::uint32_t& retries_used) {
+// overall deadline. Returns the first 2xx; throws the final failure otherwise.
+Task<Reply> send_with_retries(OpContext& ctx, const Plan& plan, const std::string& body, std::uint32_t& retries_used) {
   for (;;) {
     double now = co_await ctx.now();
     std::uint32_t timeout = plan.timeout_ms;
@@ -341,8 +570,7 @@ Task<json> send_with_retries(OpContext& ctx, const Plan& plan, const json& body,
     if (transport) {
       retry = true;
     } else if (reply->status >= 200 && reply->status < 300) {
-      if (!reply->json_ok) fail("malformed_response", "OpenAI returned a body that is not JSON", {{"status", reply->status}});
-      co_return std::move(reply->body);
+      co_return std::move(*reply);
     } else {
       std::string should = header(reply->headers, "x-should-retry");
       retry = should == "true" || (should != "false" && retryable_status(reply->status));
@@ -355,11 +583,17 @@ Task<json> send_with_retries(OpContext& ctx, const Plan& plan, const json& body,
       }
       json extra = {{"status", reply->status}, {"retries", retries_used}};
       std::string message = "OpenAI request failed with HTTP " + std::to_string(reply->status);
-      if (reply->json_ok) {
-        json api = api_error(reply->body);
+      std::optional<Value> error_body;
+      try {
+        error_body = read_document(reply->body, ErrorCode::host_bad_reply, "response body").members["error"];
+      } catch (const Error&) {
+        // Not JSON (an HTML error page, say): the status is all there is to report.
+      }
+      if (error_body) {
+        json api = api_error(*error_body);
         if (!api.empty()) {
-          extra["api"] = api;
           if (api.contains("message")) message += ": " + api["message"].get<std::string>();
+          extra["api"] = std::move(api);
         }
       }
       fail("http_status", message, extra);
@@ -378,43 +612,29 @@ Task<json> send_with_retries(OpContext& ctx, const Plan& plan, const json& body,
   }
 }
 
-Plan make_plan(const json& input) {
-  if (!input.is_object()) throw Error(ErrorCode::invalid_argument, "tasks.execute needs an object input");
-  Plan plan;
-  plan.task_name = text_field(input, "taskName");
-  plan.task_type = text_field(input, "taskType");
-  plan.progress = field(input, "progressPercent");
-  plan.function = &field(input, "functionDefinition");
-  plan.body = build_body(input);
-  plan.function_name = (*plan.function)["name"].get<std::string>();
-  const json& http = field(input, "http");
-  plan.url = text_field(http, "url", "https://api.openai.com/v1/chat/completions");
-  plan.timeout_ms = small_ms(field(http, "timeoutMs"), 600000);
-  plan.max_retries = small_ms(field(http, "maxRetries"), 2);
-  const json& deadline = field(http, "deadlineMs");
-  if (deadline.is_number()) plan.deadline_ms = deadline.get<double>();
-  plan.repair = field(http, "repair") == true;
-  return plan;
+// Compiled schemas, found by the schema's text: a task's function definition is the same on
+// every call, and compiling costs far more than validating. Bounded: cleared at 64.
+std::shared_ptr<const schema::Schema> compiled(std::string_view parameters) {
+  static std::unordered_map<std::string, std::shared_ptr<const schema::Schema>> cache;
+  auto it = cache.find(std::string(parameters));
+  if (it != cache.end()) return it->second;
+  auto schema = std::make_shared<const schema::Schema>(
+      schema::Schema::compile(parse_json(parameters, ErrorCode::invalid_argument, "function parameters")));
+  if (cache.size() >= 64) cache.clear();
+  cache.emplace(std::string(parameters), schema);
+  return schema;
 }
 
-// Compiled schemas, found by a hash of the schema's tree and then compared: a task's function
-// definition is the same on every call, and compiling costs far more than validating (and
-// serialising it to make a text key cost more than the validation). Bounded: cleared at 64.
-std::shared_ptr<const schema::Schema> compiled(const json& parameters) {
-  struct Entry {
-    json parameters;
-    std::shared_ptr<const schema::Schema> schema;
-  };
-  static std::unordered_multimap<std::size_t, Entry> cache;
-  std::size_t hash = std::hash<json>{}(parameters);
-  auto [first, last] = cache.equal_range(hash);
-  for (auto it = first; it != last; ++it) {
-    if (it->second.parameters == parameters) return it->second.schema;
-  }
-  auto schema = std::make_shared<const schema::Schema>(schema::Schema::compile(parameters));
-  if (cache.size() >= 64) cache.clear();
-  cache.emplace(hash, Entry{parameters, schema});
-  return schema;
+// The repair round's two messages: the rejected call, then what was wrong with it.
+std::string repair_messages(const Plan& plan, Value call, const std::vector<schema::Issue>& issues) {
+  std::string feedback = "The arguments were rejected. Call " + plan.function_name + " again with arguments that satisfy the schema. Problems:";
+  for (const auto& issue : issues) feedback += "\n- " + issue.message;
+  Value id = Members(call)["id"];
+  JsonWriter out;
+  out.begin_object().key("role").string("assistant").key("content").null().key("tool_calls").begin_array().raw(call.text).end_array().end_object()
+      .begin_object().key("role").string("tool").key("tool_call_id").raw(id.is(JsonKind::string) ? id.text : "\"call\"")
+      .key("content").string(feedback).end_object();
+  return "," + out.take();  // they follow the messages already written
 }
 
 }  // namespace
@@ -424,24 +644,30 @@ bool is_reasoning_model(std::string_view model) noexcept {
   return starts("o1") || starts("o3") || starts("o4") || starts("gpt-5");
 }
 
-Task<json> build_request(OpContext&, json input) {
-  co_return make_plan(input).body;
+Task<std::string> build_request(OpContext&, std::string input) {
+  Plan plan;
+  make_plan(read_document(input, ErrorCode::invalid_argument, "input"), plan);
+  co_return request_body(plan, {});
 }
 
-Task<json> execute(OpContext& ctx, json input) {
-  std::string task_name = text_field(input, "taskName");
+Task<std::string> execute(OpContext& ctx, std::string input) {
+  // Input that is not JSON at all is the caller's bug and fails the operation; everything after
+  // this is a task result.
+  Document document = read_document(input, ErrorCode::invalid_argument, "input");
+  Plan plan;
   try {
-    Plan plan = make_plan(input);
-    const json& parameters = field(*plan.function, "parameters");
+    make_plan(document, plan);
     std::shared_ptr<const schema::Schema> validator;
-    if (!parameters.is_null()) validator = compiled(parameters);
+    if (!plan.parameters.text.empty() && plan.parameters.kind != JsonKind::null) validator = compiled(plan.parameters.text);
 
     std::uint32_t retries = 0;
-    json body = std::move(plan.body);
+    std::string extra_messages;
+    std::string body = request_body(plan, extra_messages);
     bool repaired = false;
     for (;;) {
-      json response = co_await send_with_retries(ctx, plan, body, retries);
-      json arguments = tool_arguments(response, plan.function_name);
+      Reply response = co_await send_with_retries(ctx, plan, body, retries);
+      Value call;  // a view into response.body
+      json arguments = tool_arguments(response.body, response.status, plan.function_name, call);
       std::vector<schema::Issue> issues;
       if (!arguments.is_object()) {
         issues.push_back({"$", "type", "$: expected the arguments to be an object"});
@@ -449,17 +675,14 @@ Task<json> execute(OpContext& ctx, json input) {
         issues = validator->validate(arguments);
       }
       if (issues.empty()) {
-        json step = object_with_room(arguments.size() + 1);
-        step["step"] = plan.task_name;
-        for (auto& [key, value] : arguments.items()) {
-          if (key != "step") step[key] = std::move(value);  // the task's name is not the model's to change
-        }
         double now = co_await ctx.now();
-        json result = object_with_room(3);
-        result["success"] = true;
-        result["stepResult"] = std::move(step);
-        result["updatedCSI"] = updated_csi(input, plan, iso8601(now));
-        co_return result;
+        JsonWriter result;
+        result.begin_object().key("success").boolean(true)
+            .key("stepResult").raw(step_result(plan.task_name, arguments))
+            .key("updatedCSI");
+        write_updated_csi(result, plan, iso8601(now));
+        result.end_object();
+        co_return result.take();
       }
       json details = {{"issues", issues_json(issues)}, {"repaired", repaired}};
       std::string message = "Function arguments failed validation: " + issues.front().message;
@@ -467,19 +690,15 @@ Task<json> execute(OpContext& ctx, json input) {
       if (plan.repair && !repaired && retries < plan.max_retries) {
         repaired = true;
         ++retries;
-        const json& call = response["choices"][0]["message"]["tool_calls"][0];
-        json assistant = {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", json::array({call})}};
-        std::string feedback = "The arguments were rejected. Call " + plan.function_name + " again with arguments that satisfy the schema. Problems:";
-        for (const auto& issue : issues) feedback += "\n- " + issue.message;
-        body["messages"].push_back(assistant);
-        body["messages"].push_back({{"role", "tool"}, {"tool_call_id", field(call, "id").is_string() ? call["id"] : json("call")}, {"content", feedback}});
+        extra_messages += repair_messages(plan, call, issues);
+        body = request_body(plan, extra_messages);
         continue;
       }
       fail("schema_mismatch", message, details, ErrorCode::validation_failed);
     }
   } catch (const Error& e) {
     // Every failure, cancellation included, is a result: the original resolved, never rejected.
-    co_return failed_result(input, task_name, e);
+    co_return failed_result(plan, e);
   }
 }
 

@@ -23,5 +23,8 @@ std::string dump_json(const json& value);
 void write_json(std::string& out, const json& value);
 /// `text` as a JSON string literal (quoted, escaped, invalid UTF-8 replaced), appended to `out`.
 void append_json_string(std::string& out, std::string_view text);
+/// The value of a string literal (quotes included) that a JsonReader has already validated; only
+/// such text may be passed (nothing is checked again).
+std::string decode_json_string(std::string_view literal);
 
 }  // namespace agent_tools

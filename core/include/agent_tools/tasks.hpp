@@ -11,10 +11,11 @@
 
 namespace agent_tools::tasks {
 
-Task<json> execute(OpContext& ctx, json input);
+/// Input and result are JSON text (see js/src/tasks.js for the input's fields).
+Task<std::string> execute(OpContext& ctx, std::string input);
 
 /// The request body the core would send for `input` (no I/O): for conformance tests.
-Task<json> build_request(OpContext& ctx, json input);
+Task<std::string> build_request(OpContext& ctx, std::string input);
 
 /// True for model ids that reject `temperature`/`top_p` and want `max_completion_tokens`
 /// (o1, o3, o4 families and gpt-5).
