@@ -4,7 +4,7 @@
 // original package's approach re-implemented from its contract in plain JS with zod.
 import { z } from 'zod';
 import { getDefaultEngine } from '@growthub/agent-tools/runtime';
-import { AgentTaskConfigs } from '@growthub/agent-tools/tasks';
+import { AgentTaskConfigs, AgentTaskExecutor } from '@growthub/agent-tools/tasks';
 import { meterCore } from './core-meter.mjs';
 
 const config = AgentTaskConfigs.INTENT_ANALYSIS;
@@ -60,25 +60,23 @@ async function measure(fn, rounds, meter = null) {
 }
 
 export async function benchTasks({ rounds = 5000 } = {}) {
-  const engine = await getDefaultEngine();
-  const host = { http: () => ({ status: 200, headers: {}, body: responseBody }) };
-  const input = {
-    request, rawPreviousCSI: request.previousCSI, previousMetadata: null,
-    taskName: config.taskName, taskType: config.taskType, progressPercent: config.progressPercent,
-    systemPrompt: config.systemPrompt, userPrompt: config.userPromptTemplate(taskInput),
-    functionDefinition: config.functionDefinition, modelConfig: {}, defaults: { model: 'gpt-4o-mini', temperature: 0.3 },
-    http: { url: 'bench:/chat/completions', timeoutMs: 600000, maxRetries: 2 },
-  };
-  const check = await engine.run('tasks.execute', input, { host });
+  // Ours through the public API, with an injected client that answers at once (no network): the
+  // request is built, the response parsed and validated and the CSI updated in the core.
+  const response = JSON.parse(responseBody);
+  const client = { chat: { completions: { create: async () => response } } };
+  const executor = new AgentTaskExecutor(client, { engine: await getDefaultEngine() });
+  const round = () => executor.executeAgentTask(request, taskInput, config);
+  const check = await round();
   if (!check.success) throw new Error(`bench round failed: ${JSON.stringify(check.error)}`);
-  // cpuUsPerRound: the whole process (driver, JSON across the boundary, the core); coreUsPerRound:
-  // inside the wasm core only (what the target is about: the core vs JS + zod).
+  // cpuUsPerRound: the whole process (request validation with zod, the client adapter, the
+  // driver, JSON across the boundary, the core); coreUsPerRound: inside the wasm core only (what
+  // the target is about: the core vs JS + zod).
   const meter = await meterCore();
-  const ours = await measure(() => engine.run('tasks.execute', input, { host }), rounds, meter);
+  const ours = await measure(round, rounds, meter);
   meter.uninstall();
   const peer = await measure(zodRound, rounds);
   const rows = [
-    { case: 'ours: wasm core via the driver', ...ours },
+    { case: 'ours: AgentTaskExecutor (wasm core)', ...ours },
     { case: "original's approach: plain JS + zod", ...peer },
     { case: 'ratio ours / zod (target ≤ 1)', usPerRound: ours.usPerRound / peer.usPerRound, cpuUsPerRound: ours.cpuUsPerRound / peer.cpuUsPerRound,
       coreUsPerRound: ours.coreUsPerRound / peer.cpuUsPerRound },

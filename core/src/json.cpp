@@ -2,6 +2,7 @@
 
 #include "json_bytes.hpp"
 
+#include <array>
 #include <bit>
 #include <cfloat>
 #include <clocale>
@@ -447,82 +448,141 @@ json parse_json(std::string_view text, ErrorCode on_malformed, std::string_view 
 
 namespace {
 
-// The escaper's one loop, run twice per string: once with a Sink that only counts (so the output
-// is sized exactly, once) and once with a Sink that writes through a pointer. Appending piece by
-// piece to a std::string costs a call per piece in wasm (libc++ does not inline them), and a
-// request body has a quote every few bytes.
-template <class Sink>
-AGENT_TOOLS_HOT void escape_string(Sink& sink, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  auto p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto end = p + text.size();
-  const unsigned char* run = p;  // start of bytes that can be copied as they are
-  while (p < end) {
-    p = skip_plain(p, end);
-    if (p == end) break;
-    unsigned char c = *p;
-    if (c >= 0x80) {
-      if (std::size_t n = utf8_sequence(p, end)) {
-        p += n;
-        continue;
-      }
-    }
-    sink.copy(run, static_cast<std::size_t>(p - run));
-    switch (c) {
-      case '"': sink.put("\\\"", 2); break;
-      case '\\': sink.put("\\\\", 2); break;
-      case '\n': sink.put("\\n", 2); break;
-      case '\r': sink.put("\\r", 2); break;
-      case '\t': sink.put("\\t", 2); break;
-      case '\b': sink.put("\\b", 2); break;
-      case '\f': sink.put("\\f", 2); break;
-      default:
-        if (c < 0x20) {
-          const char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-          sink.put(escape, 6);
-        } else {
-          sink.put("\xEF\xBF\xBD", 3);  // invalid UTF-8 byte: U+FFFD, as dump_json promises
-        }
-    }
-    run = ++p;
-  }
-  sink.copy(run, static_cast<std::size_t>(p - run));
+// How each ASCII byte is written inside a JSON string literal: 0 as it is, otherwise the letter
+// after the backslash ('u' for the \u00XX form of the remaining control characters).
+constexpr std::array<char, 128> kEscapes = [] {
+  std::array<char, 128> table{};
+  for (int c = 0; c < 0x20; ++c) table[static_cast<std::size_t>(c)] = 'u';
+  table['\b'] = 'b';
+  table['\f'] = 'f';
+  table['\n'] = 'n';
+  table['\r'] = 'r';
+  table['\t'] = 't';
+  table['"'] = '"';
+  table['\\'] = '\\';
+  return table;
+}();
+
+constexpr std::uint64_t kLows = 0x7F7F7F7F7F7F7F7F;
+
+AGENT_TOOLS_HOT std::uint64_t load8(const unsigned char* p) noexcept {
+  std::uint64_t word;
+  std::memcpy(&word, p, 8);
+  return word;
 }
 
-struct CountingSink {
-  std::size_t size = 0;
-  void copy(const unsigned char*, std::size_t n) noexcept { size += n; }
-  void put(const char*, std::size_t n) noexcept { size += n; }
-};
+// The high bit of each byte of `w` that equals `c`, and no other bit (exact, unlike zero_bytes,
+// because the escaper counts them).
+AGENT_TOOLS_HOT std::uint64_t bytes_equal(std::uint64_t w, unsigned char c) noexcept {
+  std::uint64_t v = w ^ (kOnes * c);
+  return ~(((v & kLows) + kLows) | v | kLows);
+}
 
-// Byte loops for the short pieces between escapes: a memcpy call costs more than the copy there.
-struct WritingSink {
-  char* at;
-  void copy(const unsigned char* from, std::size_t n) noexcept {
-    if (n >= 32) {
-      std::memcpy(at, from, n);
-      at += n;
-      return;
+// The high bit of each control character (< 0x20) and each non-ASCII byte of `w`.
+AGENT_TOOLS_HOT std::uint64_t control_or_high(std::uint64_t w) noexcept {
+  return (~(((w & kLows) + kOnes * 0x60) | w) & kHighs) | (w & kHighs);
+}
+
+// One byte that needs a look, written at `w`; returns how many input bytes it took.
+AGENT_TOOLS_HOT std::size_t escape_byte(char*& w, const unsigned char* p, const unsigned char* end) noexcept {
+  static constexpr char kHex[] = "0123456789abcdef";
+  unsigned c = *p;
+  if (c < 0x80) {
+    char e = kEscapes[c];
+    if (e == 'u') {
+      const char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+      std::memcpy(w, escape, 6);
+      w += 6;
+    } else {
+      // Branch-free for the common cases: the second byte is overwritten when unused.
+      w[0] = e != 0 ? '\\' : static_cast<char>(c);
+      w[1] = e;
+      w += e != 0 ? 2 : 1;
     }
-    for (; n >= 8; n -= 8, from += 8, at += 8) std::memcpy(at, from, 8);  // one 64-bit load/store
-    for (; n > 0; --n) *at++ = static_cast<char>(*from++);
+    return 1;
   }
-  void put(const char* from, std::size_t n) noexcept {
-    for (std::size_t i = 0; i < n; ++i) *at++ = from[i];
+  if (std::size_t n = utf8_sequence(p, end)) {
+    std::memcpy(w, p, n);
+    w += n;
+    return n;
   }
-};
+  std::memcpy(w, "\xEF\xBF\xBD", 3);  // invalid UTF-8: U+FFFD, as dump_json promises
+  w += 3;
+  return 1;
+}
+
+// The escaped length of text[from, to) looked at byte by byte.
+std::size_t escaped_size_slow(const unsigned char* p, const unsigned char* to, const unsigned char* end) noexcept {
+  std::size_t size = 0;
+  char sink[8];
+  while (p < to) {
+    char* w = sink;
+    p += escape_byte(w, p, end);
+    size += static_cast<std::size_t>(w - sink);
+  }
+  return size;
+}
+
+// Sizing: a word with only quotes and backslashes among its specials costs a popcount.
+std::size_t escaped_size(std::string_view text) noexcept {
+  auto p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto end = p + text.size();
+  std::size_t size = 0;
+  while (end - p >= 8) {
+    std::uint64_t word = load8(p);
+    if (control_or_high(word) == 0) {
+      size += 8 + static_cast<std::size_t>(std::popcount(bytes_equal(word, '"') | bytes_equal(word, '\\')));
+      p += 8;
+    } else {
+      const unsigned char* start = p;
+      std::size_t n = 0;
+      while (n < 8) {  // whole characters: a UTF-8 sequence may run past the word
+        char sink[8];
+        char* w = sink;
+        std::size_t used = escape_byte(w, p, end);
+        size += static_cast<std::size_t>(w - sink);
+        p += used;
+        n = static_cast<std::size_t>(p - start);
+      }
+    }
+  }
+  return size + escaped_size_slow(p, end, end);
+}
+
+// Writing: each word is stored whole (the plain bytes before its first special land where they
+// belong, the rest is overwritten), then the special is escaped. JSON inside JSON has a quote
+// every few bytes, so the cost is per special, not per byte. `w` needs 8 bytes of slack.
+char* escape_to(char* w, std::string_view text) noexcept {
+  auto p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto end = p + text.size();
+  while (end - p >= 8) {
+    std::uint64_t word = load8(p);
+    std::memcpy(w, &word, 8);
+    std::uint64_t special = bytes_equal(word, '"') | bytes_equal(word, '\\') | control_or_high(word);
+    if (special == 0) {
+      w += 8;
+      p += 8;
+      continue;
+    }
+    auto plain = static_cast<std::size_t>(std::countr_zero(special) >> 3);
+    w += plain;
+    p += plain;
+    p += escape_byte(w, p, end);
+  }
+  while (p < end) p += escape_byte(w, p, end);
+  return w;
+}
 
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view text) {
-  CountingSink count;
-  escape_string(count, text);
+  std::size_t size = escaped_size(text);
   std::size_t start = out.size();
-  out.resize(start + count.size + 2);
-  WritingSink writer{out.data() + start};
-  *writer.at++ = '"';
-  escape_string(writer, text);
-  *writer.at = '"';
+  out.resize(start + size + 2 + 8);  // 8 bytes of slack for escape_to's whole-word stores
+  out[start] = '"';
+  char* end = escape_to(out.data() + start + 1, text);
+  *end = '"';
+  out.resize(start + size + 2);
 }
 
 std::string decode_json_string(std::string_view literal) {
@@ -530,34 +590,44 @@ std::string decode_json_string(std::string_view literal) {
   const auto end = reinterpret_cast<const unsigned char*>(literal.data()) + literal.size() - 1;
   std::string out(static_cast<std::size_t>(end - p), '\0');  // decoding never lengthens
   char* w = out.data();
+  auto hex4 = [](const unsigned char* h) {
+    return static_cast<std::uint32_t>(hex_value(h[0]) << 12 | hex_value(h[1]) << 8 | hex_value(h[2]) << 4 | hex_value(h[3]));
+  };
   while (p < end) {
-    const unsigned char* plain = skip_to_quote_or_backslash(p, end);
-    std::memcpy(w, p, static_cast<std::size_t>(plain - p));
-    w += plain - p;
-    p = plain;
-    if (p == end) break;
-    char c = static_cast<char>(p[1]);  // p[0] is a backslash: validated text has no bare quote
-    p += 2;
-    switch (c) {
-      case 'b': *w++ = '\b'; break;
-      case 'f': *w++ = '\f'; break;
-      case 'n': *w++ = '\n'; break;
-      case 'r': *w++ = '\r'; break;
-      case 't': *w++ = '\t'; break;
-      case 'u': {
-        auto hex4 = [](const unsigned char* h) {
-          return static_cast<std::uint32_t>(hex_value(h[0]) << 12 | hex_value(h[1]) << 8 | hex_value(h[2]) << 4 | hex_value(h[3]));
-        };
-        std::uint32_t cp = hex4(p);
-        p += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {  // validated: a low surrogate escape follows
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(p + 2) - 0xDC00);
-          p += 6;
-        }
-        w = write_utf8(w, cp);
-        break;
+    if (end - p >= 8) {
+      std::uint64_t word = load8(p);
+      if (zero_bytes(word ^ (kOnes * '\\')) == 0) {  // validated text: only backslashes need a look
+        std::memcpy(w, &word, 8);
+        w += 8;
+        p += 8;
+        continue;
       }
-      default: *w++ = c;  // \" \\ \/
+    }
+    for (const auto stop = p + std::min<std::ptrdiff_t>(8, end - p); p < stop;) {
+      if (*p != '\\') {
+        *w++ = static_cast<char>(*p++);
+        continue;
+      }
+      char c = static_cast<char>(p[1]);
+      p += 2;
+      switch (c) {
+        case 'b': *w++ = '\b'; break;
+        case 'f': *w++ = '\f'; break;
+        case 'n': *w++ = '\n'; break;
+        case 'r': *w++ = '\r'; break;
+        case 't': *w++ = '\t'; break;
+        case 'u': {
+          std::uint32_t cp = hex4(p);
+          p += 4;
+          if (cp >= 0xD800 && cp <= 0xDBFF) {  // validated: a low surrogate escape follows
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(p + 2) - 0xDC00);
+            p += 6;
+          }
+          w = write_utf8(w, cp);
+          break;
+        }
+        default: *w++ = c;  // \" \\ \/
+      }
     }
   }
   out.resize(static_cast<std::size_t>(w - out.data()));

@@ -19,7 +19,7 @@ Task<std::string> with_tree(OpContext& ctx, std::string input) {
 
 // A constant table (no static constructors: workerd forbids time and randomness at start-up and
 // nothing here needs them).
-constexpr std::array<std::pair<std::string_view, OperationFn>, 9> kOperations{{
+constexpr std::array<std::pair<std::string_view, OperationFn>, 8> kOperations{{
     {"diag.echo", &with_tree<&diag::echo>},
     {"kv.acquire", &kv::acquire},
     {"kv.release", &kv::release},
@@ -28,7 +28,6 @@ constexpr std::array<std::pair<std::string_view, OperationFn>, 9> kOperations{{
     {"kv.list", &kv::list},
     {"kv.hold", &kv::hold},
     {"tasks.execute", &tasks::execute},
-    {"tasks.build_request", &tasks::build_request},
 }};
 
 }  // namespace

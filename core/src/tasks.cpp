@@ -200,22 +200,31 @@ Document read_document(std::string_view text, ErrorCode on_malformed, std::strin
 
 // --- the input and the request --------------------------------------------------------------------
 
-// Everything a task needs from its input, as views into the input text (which the operation's
-// coroutine frame owns for the whole task).
-struct Plan {
+// A task's static part, compiled once and kept under the id the host gave it: its names, the
+// request around the user's prompt, and the validator for the function's arguments. The host
+// sends the spec only when the core does not know the id yet (see execute), so a call carries just
+// what changes per call: the request, the rendered user prompt, the HTTP settings.
+struct TaskTemplate {
   std::string task_name;
   std::string task_type;
-  Value progress;
+  std::string progress;  // JSON text
+  std::string function_name;
+  // The Chat Completions request around the user's prompt:
+  //   head + <user prompt literal> + "}" + <repair messages> + tail
+  std::string body_head;
+  std::string body_tail;
+  std::shared_ptr<const schema::Schema> validator;  // null when the function has no parameters
+};
+
+// Everything one call needs: the template and views into the call's own input text (which the
+// operation's coroutine frame owns for the whole task).
+struct Plan {
+  std::shared_ptr<const TaskTemplate> task;
+  std::string task_name;  // for failure results, known even when the spec was rejected
+  Value user_prompt;      // a JSON string literal
   Value raw_previous_csi;
   Value previous_metadata;
   Value previous_csi;  // request.previousCSI
-  Value function;      // the function definition, as given
-  Value parameters;    // its JSON Schema, or absent
-  std::string function_name;
-  // The Chat Completions request in two halves around the end of its messages array, so that a
-  // repair round adds two messages without rebuilding it: head + extra messages + tail.
-  std::string body_head;
-  std::string body_tail;
   std::string url;
   std::uint32_t timeout_ms = 600000;
   std::uint32_t max_retries = 2;
@@ -228,29 +237,45 @@ std::uint32_t small_ms(Value value, std::uint32_t fallback) {
   return static_cast<std::uint32_t>(std::min(number_of(value), 2147483647.0));
 }
 
-// The request body's two halves (see Plan::body_head). Key order and defaults as the original sent.
-void build_body(const Members& input, const Members& function, Plan& plan) {
-  Members model_config(input["modelConfig"]);
-  Members defaults(input["defaults"]);
+// Compiles a spec ({taskName, taskType, progressPercent, systemPrompt, functionDefinition,
+// modelConfig, defaults}). Key order and defaults of the request are the original's.
+std::shared_ptr<const TaskTemplate> compile_task(const Members& spec, std::string& task_name) {
+  auto task = std::make_shared<TaskTemplate>();
+  task->task_name = task_name = text_of(spec["taskName"]);
+  task->task_type = text_of(spec["taskType"]);
+  Value progress = spec["progressPercent"];
+  task->progress = progress.text.empty() ? "null" : std::string(progress.text);
+  Value function_value = spec["functionDefinition"];
+  Members function(function_value);
+  if (!function_value.is(JsonKind::object) || !function["name"].is(JsonKind::string)) {
+    throw Error(ErrorCode::invalid_argument, "functionDefinition needs a name");
+  }
+  task->function_name = decode_string(function["name"]);
+  Value parameters = function["parameters"];
+  if (!parameters.text.empty() && parameters.kind != JsonKind::null) {
+    task->validator = std::make_shared<const schema::Schema>(
+        schema::Schema::compile(parse_json(parameters.text, ErrorCode::invalid_argument, "function parameters")));
+  }
+
+  Members model_config(spec["modelConfig"]);
+  Members defaults(spec["defaults"]);
   std::string model = truthy(model_config["model"]) ? text_of(model_config["model"])
                                                       : text_of(defaults["model"], "gpt-4o-mini");
   bool reasoning = is_reasoning_model(model);
-  auto prompt = [&](std::string_view name) {
-    Value value = input[name];
-    return value.is(JsonKind::string) ? value.text : std::string_view("\"\"");
-  };
+  Value system_prompt = spec["systemPrompt"];
   JsonWriter head;
   head.begin_object()
       .key("model").string(model)
       .key("messages").begin_array()
-          .begin_object().key("role").string("system").key("content").raw(prompt("systemPrompt")).end_object()
-          .begin_object().key("role").string("user").key("content").raw(prompt("userPrompt")).end_object();
-  plan.body_head = head.take();
+          .begin_object().key("role").string("system")
+              .key("content").raw(system_prompt.is(JsonKind::string) ? system_prompt.text : "\"\"").end_object()
+          .begin_object().key("role").string("user").key("content");
+  task->body_head = head.take();
 
   JsonWriter tail;
   tail.end_array()
       .key("tools").begin_array()
-          .begin_object().key("type").string("function").key("function").raw(plan.function.text).end_object()
+          .begin_object().key("type").string("function").key("function").raw(function_value.text).end_object()
       .end_array()
       .key("tool_choice").begin_object()
           .key("type").string("function")
@@ -269,41 +294,61 @@ void build_body(const Members& input, const Members& function, Plan& plan) {
   Value top_p = model_config["topP"];
   if (!reasoning && truthy(top_p)) tail.key("top_p").raw(top_p.text);
   tail.end_object();
-  plan.body_tail = tail.take();
+  task->body_tail = tail.take();
+  return task;
 }
 
-// Fills `plan` in place: a failure half-way still knows the task's name for its result.
-void make_plan(const Document& document, Plan& plan) {
+// Compiled tasks by the host's id. Bounded: cleared at 64, after which the host sends specs again.
+std::unordered_map<std::uint32_t, std::shared_ptr<const TaskTemplate>>& task_cache() {
+  static std::unordered_map<std::uint32_t, std::shared_ptr<const TaskTemplate>> cache;
+  return cache;
+}
+
+// Fills `plan` in place (a failure half-way still knows the task's name for its result). Returns
+// false when the input names a task the core does not know and carries no spec for it.
+bool make_plan(const Document& document, Plan& plan) {
   if (document.kind != JsonKind::object) throw Error(ErrorCode::invalid_argument, "tasks.execute needs an object input");
   const Members& input = document.members;
-  plan.task_name = text_of(input["taskName"]);
-  plan.task_type = text_of(input["taskType"]);
-  plan.progress = input["progressPercent"];
+  Value id_value = input["task"];
+  if (!id_value.is(JsonKind::number) || number_of(id_value) < 0 || number_of(id_value) > 4294967295.0) {
+    throw Error(ErrorCode::invalid_argument, "tasks.execute needs a task id");
+  }
+  auto id = static_cast<std::uint32_t>(number_of(id_value));
+  auto& cache = task_cache();
+  Value spec = input["taskSpec"];
+  if (spec.is(JsonKind::object)) {
+    plan.task = compile_task(Members(spec), plan.task_name);
+    if (cache.size() >= 64) cache.clear();
+    cache[id] = plan.task;
+  } else if (auto it = cache.find(id); it != cache.end()) {
+    plan.task = it->second;
+    plan.task_name = plan.task->task_name;
+  } else {
+    return false;
+  }
+  Value user_prompt = input["userPrompt"];
+  plan.user_prompt = user_prompt.is(JsonKind::string) ? user_prompt : Value{JsonKind::string, "\"\""};
   plan.raw_previous_csi = input["rawPreviousCSI"];
   plan.previous_metadata = input["previousMetadata"];
   plan.previous_csi = Members(input["request"])["previousCSI"];
-  plan.function = input["functionDefinition"];
-  Members function(plan.function);
-  if (!plan.function.is(JsonKind::object) || !function["name"].is(JsonKind::string)) {
-    throw Error(ErrorCode::invalid_argument, "functionDefinition needs a name");
-  }
-  plan.function_name = decode_string(function["name"]);
-  plan.parameters = function["parameters"];
-  build_body(input, function, plan);
   Members http(input["http"]);
   plan.url = text_of(http["url"], "https://api.openai.com/v1/chat/completions");
   plan.timeout_ms = small_ms(http["timeoutMs"], 600000);
   plan.max_retries = small_ms(http["maxRetries"], 2);
   if (http["deadlineMs"].is(JsonKind::number)) plan.deadline_ms = number_of(http["deadlineMs"]);
   plan.repair = http["repair"].is(JsonKind::boolean) && http["repair"].text == "true";
+  return true;
 }
 
 std::string request_body(const Plan& plan, std::string_view extra_messages) {
+  const TaskTemplate& task = *plan.task;
   std::string body;
-  body.reserve(plan.body_head.size() + extra_messages.size() + plan.body_tail.size());
-  body += plan.body_head;
+  body.reserve(task.body_head.size() + plan.user_prompt.text.size() + 1 + extra_messages.size() + task.body_tail.size());
+  body += task.body_head;
+  body += plan.user_prompt.text;
+  body += '}';
   body += extra_messages;
-  body += plan.body_tail;  // `]` closes the messages, then `,"tools":...}`
+  body += task.body_tail;  // `]` closes the messages, then `,"tools":...}`
   return body;
 }
 
@@ -445,7 +490,7 @@ void write_updated_csi(JsonWriter& out, const Plan& plan, const std::string& now
     trusted::items(completed.text, [&](std::string_view, Value step) { out.raw(step.text); });
   }
   out.string(plan.task_name).end_array();
-  out.key("currentProgress").raw(plan.progress.text.empty() ? "null" : plan.progress.text)
+  out.key("currentProgress").raw(plan.task->progress)
       .key("totalSteps").raw(total.is(JsonKind::number) ? total.text : "4")
       .key("currentStep").string(plan.task_name)
       .key("metadata").begin_object();
@@ -457,7 +502,7 @@ void write_updated_csi(JsonWriter& out, const Plan& plan, const std::string& now
   }
   out.key("lastUpdated").string(now_iso)
       .key("taskName").string(plan.task_name)
-      .key("taskType").string(plan.task_type)
+      .key("taskType").string(plan.task->task_type)
       .end_object()
       .end_object();
 }
@@ -612,22 +657,9 @@ Task<Reply> send_with_retries(OpContext& ctx, const Plan& plan, const std::strin
   }
 }
 
-// Compiled schemas, found by the schema's text: a task's function definition is the same on
-// every call, and compiling costs far more than validating. Bounded: cleared at 64.
-std::shared_ptr<const schema::Schema> compiled(std::string_view parameters) {
-  static std::unordered_map<std::string, std::shared_ptr<const schema::Schema>> cache;
-  auto it = cache.find(std::string(parameters));
-  if (it != cache.end()) return it->second;
-  auto schema = std::make_shared<const schema::Schema>(
-      schema::Schema::compile(parse_json(parameters, ErrorCode::invalid_argument, "function parameters")));
-  if (cache.size() >= 64) cache.clear();
-  cache.emplace(std::string(parameters), schema);
-  return schema;
-}
-
 // The repair round's two messages: the rejected call, then what was wrong with it.
 std::string repair_messages(const Plan& plan, Value call, const std::vector<schema::Issue>& issues) {
-  std::string feedback = "The arguments were rejected. Call " + plan.function_name + " again with arguments that satisfy the schema. Problems:";
+  std::string feedback = "The arguments were rejected. Call " + plan.task->function_name + " again with arguments that satisfy the schema. Problems:";
   for (const auto& issue : issues) feedback += "\n- " + issue.message;
   Value id = Members(call)["id"];
   JsonWriter out;
@@ -644,21 +676,14 @@ bool is_reasoning_model(std::string_view model) noexcept {
   return starts("o1") || starts("o3") || starts("o4") || starts("gpt-5");
 }
 
-Task<std::string> build_request(OpContext&, std::string input) {
-  Plan plan;
-  make_plan(read_document(input, ErrorCode::invalid_argument, "input"), plan);
-  co_return request_body(plan, {});
-}
-
 Task<std::string> execute(OpContext& ctx, std::string input) {
   // Input that is not JSON at all is the caller's bug and fails the operation; everything after
   // this is a task result.
   Document document = read_document(input, ErrorCode::invalid_argument, "input");
   Plan plan;
   try {
-    make_plan(document, plan);
-    std::shared_ptr<const schema::Schema> validator;
-    if (!plan.parameters.text.empty() && plan.parameters.kind != JsonKind::null) validator = compiled(plan.parameters.text);
+    if (!make_plan(document, plan)) co_return std::string(R"({"unknownTask":true})");
+    const TaskTemplate& task = *plan.task;
 
     std::uint32_t retries = 0;
     std::string extra_messages;
@@ -667,12 +692,12 @@ Task<std::string> execute(OpContext& ctx, std::string input) {
     for (;;) {
       Reply response = co_await send_with_retries(ctx, plan, body, retries);
       Value call;  // a view into response.body
-      json arguments = tool_arguments(response.body, response.status, plan.function_name, call);
+      json arguments = tool_arguments(response.body, response.status, task.function_name, call);
       std::vector<schema::Issue> issues;
       if (!arguments.is_object()) {
         issues.push_back({"$", "type", "$: expected the arguments to be an object"});
-      } else if (validator) {
-        issues = validator->validate(arguments);
+      } else if (task.validator) {
+        issues = task.validator->validate(arguments);
       }
       if (issues.empty()) {
         double now = co_await ctx.now();

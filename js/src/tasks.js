@@ -174,6 +174,29 @@ export const AgentTaskConfigs = {
   },
 };
 
+// Task specs (the static part of a call: prompts, function, model settings) by their JSON text.
+// Each distinct spec gets an id; the core compiles a spec once and keeps it under its id, so a
+// call sends only what changes. Bounded: the ids keep growing, so a cleared map never reuses one.
+const specIds = new Map();
+let nextSpecId = 1;
+function specId(text) {
+  let id = specIds.get(text);
+  if (id === undefined) {
+    if (specIds.size >= 256) specIds.clear();
+    id = nextSpecId++;
+    specIds.set(text, id);
+  }
+  return id;
+}
+
+function specText(spec) {
+  try {
+    return JSON.stringify(spec);
+  } catch (error) {
+    throw new AgentToolsError(ErrorCode.INVALID_ARGUMENT, `the task config is not JSON-serialisable: ${error.message}`);
+  }
+}
+
 function failure(request, taskName, code, message, details) {
   const csi = request?.previousCSI ?? { completedSteps: [], currentProgress: 0, totalSteps: 4, currentStep: 'failed' };
   return { success: false, stepResult: { step: taskName }, updatedCSI: csi, error: { message, code, details } };
@@ -225,23 +248,32 @@ export class AgentTaskExecutor {
     } catch (error) {
       return failure(request, taskName, ErrorCode.TASK_EXECUTION_FAILED, `userPromptTemplate threw: ${error?.message ?? error}`, { reason: 'prompt_template' });
     }
-    const input = {
-      request: parsed.data,
-      rawPreviousCSI: request.previousCSI ?? null,
-      previousMetadata: request.previousCSI?.metadata ?? null,
+    const spec = {
       taskName,
       taskType: config.taskType,
       progressPercent: config.progressPercent,
       systemPrompt: config.systemPrompt,
-      userPrompt: String(userPrompt),
       functionDefinition: config.functionDefinition,
       modelConfig: config.modelConfig ?? {},
       defaults: { model: this.#defaults.model, temperature: this.#defaults.temperature },
+    };
+    const input = {
+      task: 0,
+      request: parsed.data,
+      rawPreviousCSI: request.previousCSI ?? null,
+      previousMetadata: request.previousCSI?.metadata ?? null,
+      userPrompt: String(userPrompt),
       http: options.deadlineMs ? { ...this.#http, deadlineMs: Date.now() + options.deadlineMs } : this.#http,
     };
     const engine = this.#defaults.engine ?? defaultEngineIfReady() ?? (await getDefaultEngine());
+    const run = { host: { http: this.#transport.http }, signal: options.signal };
     try {
-      return await engine.run('tasks.execute', input, { host: { http: this.#transport.http }, signal: options.signal });
+      input.task = specId(specText(spec));
+      const result = await engine.run('tasks.execute', input, run);
+      if (!result.unknownTask) return result;
+      // First use of this spec on this engine (or the core evicted it): send it along.
+      input.taskSpec = spec;
+      return await engine.run('tasks.execute', input, run);
     } catch (error) {
       // Only problems before the core could report a result land here (e.g. an input too large).
       const code = error instanceof AgentToolsError ? error.code : ErrorCode.TASK_EXECUTION_FAILED;

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "agent_tools/json.hpp"
 
 using agent_tools::ErrorCode;
@@ -80,4 +84,93 @@ TEST_CASE("append_json_string replaces bytes that never start a UTF-8 sequence (
   for (int i = 0; i < 6; ++i) want += "\xEF\xBF\xBD";
   CHECK(out == want + "\"");
   CHECK_FALSE(agent_tools::json::parse(out, nullptr, false).is_discarded());
+}
+
+namespace {
+
+// The escaper's contract, one byte at a time: the reference the word-at-a-time escaper must match.
+std::string escape_reference(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  auto p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto end = p + text.size();
+  while (p < end) {
+    unsigned c = *p;
+    std::size_t n = 0;  // length of a valid UTF-8 sequence at p
+    if (c >= 0xC2 && c <= 0xF4) {
+      std::size_t want = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+      if (static_cast<std::size_t>(end - p) >= want) {
+        // Valid = the same as a strict decoder accepts: nlohmann's parser is the judge.
+        std::string one = "\"" + std::string(reinterpret_cast<const char*>(p), want) + "\"";
+        try {
+          agent_tools::parse_json(one, ErrorCode::invalid_argument, "t");
+          n = want;
+        } catch (const agent_tools::Error&) {
+        }
+      }
+    }
+    if (n > 0) {
+      out.append(reinterpret_cast<const char*>(p), n);
+      p += n;
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else if (c >= 0x80) {
+          out += "\xEF\xBF\xBD";
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++p;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+TEST_CASE("append_json_string matches the byte-at-a-time reference on random text, and decode_json_string inverts it") {
+  // Alphabet weighted towards what the word-at-a-time paths treat specially, so specials land at
+  // every offset of a word and UTF-8 sequences straddle word boundaries.
+  const std::vector<std::string> pieces = {"a", "b", "xyz", "\"", "\\", "\n", "\t", "\x01", "\x1f", "\x7f", "/",
+                                           "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xC3", "\xE2\x82",
+                                           "\xFF", "\xED\xA0\x80", "12345678", "{\"k\":[1,2]}"};
+  std::uint64_t state = 0x9E3779B97F4A7C15;
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    const std::size_t count = next() % 24;
+    for (std::size_t i = 0; i < count; ++i) text += pieces[next() % pieces.size()];
+    std::string prefix = round % 2 ? "kept" : "";
+    std::string escaped = prefix;
+    agent_tools::append_json_string(escaped, text);
+    REQUIRE(escaped == prefix + escape_reference(text));
+    std::string literal = escaped.substr(prefix.size());
+    // The escaped literal is valid JSON; decoding it gives the text with invalid bytes replaced.
+    agent_tools::json parsed = agent_tools::parse_json(literal, ErrorCode::invalid_argument, "escaped");
+    CHECK(agent_tools::decode_json_string(literal) == parsed.get<std::string>());
+  }
+}
+
+TEST_CASE("decode_json_string decodes every escape form") {
+  const std::string literal = R"("a\"b\\c\/d\b\f\n\r\t\u0041\u00e9\u20ac\ud83d\ude00 end of a longer run of plain text")";
+  CHECK(agent_tools::decode_json_string(literal) ==
+        agent_tools::parse_json(literal, ErrorCode::invalid_argument, "t").get<std::string>());
+  CHECK(agent_tools::decode_json_string("\"\"").empty());
 }

@@ -11,11 +11,13 @@
 
 namespace agent_tools::tasks {
 
-/// Input and result are JSON text (see js/src/tasks.js for the input's fields).
+/// Input and result are JSON text. The input names the task by an id the host chose and carries
+/// its spec ({taskName, taskType, progressPercent, systemPrompt, functionDefinition, modelConfig,
+/// defaults}) as `taskSpec` only when the core has not compiled it yet; for an unknown id without
+/// a spec the result is {"unknownTask":true} and the host sends the call again with the spec. The
+/// rest is per call: request, rawPreviousCSI, previousMetadata, userPrompt, http. See
+/// js/src/tasks.js.
 Task<std::string> execute(OpContext& ctx, std::string input);
-
-/// The request body the core would send for `input` (no I/O): for conformance tests.
-Task<std::string> build_request(OpContext& ctx, std::string input);
 
 /// True for model ids that reject `temperature`/`top_p` and want `max_completion_tokens`
 /// (o1, o3, o4 families and gpt-5).
