@@ -329,4 +329,34 @@ describe('the original API (drop-in)', () => {
     assert.deepEqual(Object.keys(handleAgentTaskError(zodError, 't')), ['success', 'error', 'details']);
     assert.deepEqual(handleAgentTaskError(new Error('m'), 't'), { success: false, error: 't failed', message: 'm' });
   });
+  test('task specs compiled in the core: a changed config is sent again, and specs evicted from the core are resent', async () => {
+    const seen = [];
+    const client = { chat: { completions: { create: async (params) => {
+      seen.push(params);
+      return toolCallResponse({ name: params.tool_choice.function.name, arguments: JSON.stringify(intentArgs) }).body;
+    } } } };
+    const executor = new AgentTaskExecutor(client);
+    const base = AgentTaskConfigs.INTENT_ANALYSIS;
+    const first = await executor.executeAgentTask(request, intentInput, base);
+    assert.equal(first.success, true);
+    // The same object changed in place must not be served from the core's compiled copy.
+    const changed = { ...base, systemPrompt: 'a different system prompt', modelConfig: { model: 'o3-mini', maxTokens: 99 } };
+    const second = await executor.executeAgentTask(request, intentInput, changed);
+    assert.equal(second.success, true);
+    assert.equal(seen[1].messages[0].content, 'a different system prompt');
+    assert.equal(seen[1].model, 'o3-mini');
+    assert.equal(seen[1].max_completion_tokens, 99);
+    assert.equal('temperature' in seen[1], false);
+    // More distinct specs than the core keeps (64): the first ones are evicted and sent again.
+    for (let i = 0; i < 70; i++) {
+      const r = await executor.executeAgentTask(request, intentInput, { ...base, taskName: `task_${i}`, systemPrompt: `prompt ${i}` });
+      assert.equal(r.success, true);
+      assert.equal(r.stepResult.step, `task_${i}`);
+    }
+    const again = await executor.executeAgentTask(request, intentInput, base);
+    assert.equal(again.success, true);
+    assert.equal(again.stepResult.step, 'intent_analysis');
+    assert.equal(seen.at(-1).messages[0].content, base.systemPrompt);
+    assert.equal(seen.at(-1).messages[1].content, base.userPromptTemplate(intentInput));
+  });
 });
