@@ -2,7 +2,10 @@
 // - createFetchTransport: our own fetch, with the API key only in the Authorization header;
 // - createClientTransport: the caller's client (the official `openai` package or anything with
 //   chat.completions.create), asked for no retries of its own, so the core's policy is the only one.
-// Both return {status, headers, body: text} for every HTTP answer and throw AgentToolsError only
+// The core's request carries the Chat Completions body as a JSON value (`json`), so the client
+// path hands the object over as it is and only the fetch path serialises it. Every HTTP answer
+// comes back as {status, headers, body: text} (fetch) or {status, headers, json: value} (client:
+// the object the client already parsed, not serialised again). AgentToolsError is thrown only
 // when there was no answer (HOST_ERROR, TIMEOUT, CANCELLED) or it cannot be used (HOST_BAD_REPLY,
 // INPUT_TOO_LARGE). Retrying is the core's decision, not the transport's.
 import { AgentToolsError } from '#internal/errors.js';
@@ -75,7 +78,7 @@ export function createFetchTransport(config = {}) {
         const response = await fetchImpl(request.url, {
           method: request.method,
           headers: { ...request.headers, ...fixed },
-          body: request.body,
+          body: JSON.stringify(request.json),
           signal: attempt.signal,
           // Never follow a redirect (it would carry the key to another host); a 3xx reaches the
           // core as a status and fails. ('error' would say so directly, but workerd rejects it.)
@@ -109,17 +112,17 @@ export function createClientTransport(client) {
       const attempt = attemptSignal(signal, request.timeoutMs);
       try {
         // maxRetries: 0 — the core's retry policy is the only one.
-        const result = await client.chat.completions.create(JSON.parse(request.body), {
+        const result = await client.chat.completions.create(request.json, {
           maxRetries: 0,
           timeout: request.timeoutMs,
           signal: attempt.signal,
         });
-        return { status: 200, headers: {}, body: JSON.stringify(result) };
+        return { status: 200, headers: {}, json: result };
       } catch (error) {
         if (typeof error?.status === 'number' && !attempt.timedOut() && !signal?.aborted) {
           // An HTTP answer the client turned into an exception: give the core the answer.
           const body = error.error !== undefined ? { error: error.error } : { error: { message: String(error.message ?? '') } };
-          return { status: error.status, headers: keptHeaders(error.headers), body: JSON.stringify(body) };
+          return { status: error.status, headers: keptHeaders(error.headers), json: body };
         }
         if (error?.name === 'APIConnectionTimeoutError' && !signal?.aborted) {
           throw new AgentToolsError(ErrorCode.TIMEOUT, `request timed out after ${request.timeoutMs} ms`);

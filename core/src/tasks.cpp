@@ -5,7 +5,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -119,6 +118,7 @@ class Members {
   Members() = default;
   /// Reads (and validates) the object the reader is at.
   explicit Members(JsonReader& reader) {
+    items_.reserve(8);
     reader.begin_object();
     std::string name;
     while (reader.member(name)) {
@@ -129,8 +129,10 @@ class Members {
   /// `object` must be validated text; anything but an object has no members.
   explicit Members(Value object) {
     if (!object.is(JsonKind::object)) return;
+    items_.reserve(8);
     trusted::items(object.text, [&](std::string_view key, Value value) {
-      items_.push_back({decode_string(Value{JsonKind::string, key}), value});
+      bool plain = key.find('\\') == std::string_view::npos;
+      items_.push_back({plain ? std::string(key.substr(1, key.size() - 2)) : decode_string(Value{JsonKind::string, key}), value});
     });
   }
 
@@ -161,16 +163,6 @@ bool truthy(Value value) {
     case JsonKind::string: return value.text.size() > 2;  // more than the two quotes
     default: return !value.text.empty();
   }
-}
-
-// The array's length and first element (validated text).
-std::pair<std::size_t, Value> first_element(Value array) {
-  std::size_t count = 0;
-  Value first;
-  trusted::items(array.text, [&](std::string_view, Value value) {
-    if (count++ == 0) first = value;
-  });
-  return {count, first};
 }
 
 // A whole document, validated, with an object's members collected in the same pass.
@@ -395,49 +387,201 @@ json api_error(Value error_value) {
   return out;
 }
 
+// The parts of a chat completion the checks read, found in one walk over its text: the walk goes
+// down choices[0].message.tool_calls[0].function and skips everything else once, where reading
+// each level's members would scan the tool call (an escaped JSON document) once per level. Later
+// duplicates of a member replace earlier ones, as JSON.parse has it.
+struct Completion {
+  Value error;
+  bool has_choices = false;  // "choices" is an array
+  std::size_t choice_count = 0;
+  Value finish_reason;
+  Value refusal;
+  std::size_t call_count = 0;  // 0 also when tool_calls is not an array
+  Value call;                  // tool_calls[0]
+  Value function_name;
+  Value arguments;
+};
+
+namespace walk {
+
+using trusted::skip_space;
+using trusted::string_end;
+using trusted::value_end;
+
+// `key` is a raw member name (quoted): equal to `name` once decoded?
+bool key_is(std::string_view key, std::string_view name) {
+  if (key.find('\\') == std::string_view::npos) return key.substr(1, key.size() - 2) == name;
+  return decode_json_string(key) == name;
+}
+
+Value value_at(std::string_view text, std::size_t i, std::size_t end) { return {trusted::kind_at(text, i), text.substr(i, end - i)}; }
+
+// Calls on_member(key, i) for each member of the object at text[i] (at its `{`); on_member returns
+// the index just past the member's value (having read into it, or skipped it). Returns the index
+// past the closing brace.
+template <class OnMember>
+std::size_t object(std::string_view text, std::size_t i, OnMember&& on_member) {
+  i = skip_space(text, i + 1);
+  while (text[i] != '}') {
+    std::size_t key_end = string_end(text, i);
+    std::string_view key = text.substr(i, key_end - i);
+    i = skip_space(text, skip_space(text, key_end) + 1);  // past the colon
+    i = skip_space(text, on_member(key, i));
+    if (text[i] == ',') i = skip_space(text, i + 1);
+  }
+  return i + 1;
+}
+
+// The same for the elements of an array: on_element(index, i).
+template <class OnElement>
+std::size_t array(std::string_view text, std::size_t i, OnElement&& on_element) {
+  i = skip_space(text, i + 1);
+  for (std::size_t index = 0; text[i] != ']'; ++index) {
+    i = skip_space(text, on_element(index, i));
+    if (text[i] == ',') i = skip_space(text, i + 1);
+  }
+  return i + 1;
+}
+
+std::size_t function(std::string_view text, std::size_t i, Completion& c) {
+  c.function_name = {};
+  c.arguments = {};
+  if (text[i] != '{') return value_end(text, i);
+  return object(text, i, [&](std::string_view key, std::size_t j) {
+    std::size_t end = value_end(text, j);
+    if (key_is(key, "name")) c.function_name = value_at(text, j, end);
+    else if (key_is(key, "arguments")) c.arguments = value_at(text, j, end);
+    return end;
+  });
+}
+
+std::size_t call(std::string_view text, std::size_t i, Completion& c) {
+  c.function_name = {};
+  c.arguments = {};
+  if (text[i] != '{') {
+    std::size_t end = value_end(text, i);
+    c.call = value_at(text, i, end);
+    return end;
+  }
+  std::size_t end = object(text, i, [&](std::string_view key, std::size_t j) {
+    return key_is(key, "function") ? function(text, j, c) : value_end(text, j);
+  });
+  c.call = value_at(text, i, end);
+  return end;
+}
+
+void reset_message(Completion& c) {
+  c.refusal = {};
+  c.call_count = 0;
+  c.call = c.function_name = c.arguments = {};
+}
+
+std::size_t message(std::string_view text, std::size_t i, Completion& c) {
+  reset_message(c);
+  if (text[i] != '{') return value_end(text, i);
+  return object(text, i, [&](std::string_view key, std::size_t j) {
+    if (key_is(key, "refusal")) {
+      std::size_t end = value_end(text, j);
+      c.refusal = value_at(text, j, end);
+      return end;
+    }
+    if (!key_is(key, "tool_calls")) return value_end(text, j);
+    c.call_count = 0;
+    c.call = c.function_name = c.arguments = {};
+    if (text[j] != '[') return value_end(text, j);
+    return array(text, j, [&](std::size_t index, std::size_t k) {
+      ++c.call_count;
+      return index == 0 ? call(text, k, c) : value_end(text, k);
+    });
+  });
+}
+
+std::size_t choice(std::string_view text, std::size_t i, Completion& c) {
+  c.finish_reason = {};
+  reset_message(c);
+  if (text[i] != '{') return value_end(text, i);
+  return object(text, i, [&](std::string_view key, std::size_t j) {
+    if (key_is(key, "message")) return message(text, j, c);
+    std::size_t end = value_end(text, j);
+    if (key_is(key, "finish_reason")) c.finish_reason = value_at(text, j, end);
+    return end;
+  });
+}
+
+// `text` must be one validated JSON document.
+Completion completion(std::string_view text) {
+  Completion c;
+  std::size_t i = skip_space(text, 0);
+  if (text[i] != '{') return c;
+  object(text, i, [&](std::string_view key, std::size_t j) {
+    if (key_is(key, "error")) {
+      std::size_t end = value_end(text, j);
+      c.error = value_at(text, j, end);
+      return end;
+    }
+    if (!key_is(key, "choices")) return value_end(text, j);
+    c.has_choices = text[j] == '[';
+    c.choice_count = 0;
+    c.finish_reason = {};
+    reset_message(c);
+    if (!c.has_choices) return value_end(text, j);
+    return array(text, j, [&](std::size_t index, std::size_t k) {
+      ++c.choice_count;
+      return index == 0 ? choice(text, k, c) : value_end(text, k);
+    });
+  });
+  return c;
+}
+
+}  // namespace walk
+
+// One HTTP answer from the transport.
+struct Reply {
+  int status = 0;
+  json headers;            // only read for failures
+  std::string body;        // the body text
+  bool validated = false;  // the body came as a JSON value inside the (validated) reply, not a string
+};
+
 // The tool call's arguments out of a 2xx body, or the precise failure. `call` receives the tool
 // call's text (for a repair round).
-json tool_arguments(std::string_view body_text, int status, const std::string& function_name, Value& call) {
-  Document document;
+json tool_arguments(const Reply& reply, const std::string& function_name, Value& call) {
   try {
-    document = read_document(body_text, ErrorCode::host_bad_reply, "response body");
+    if (!reply.validated) {  // a body string: check it is one JSON document before walking it
+      JsonReader reader(reply.body, ErrorCode::host_bad_reply, "response body");
+      reader.skip();
+      reader.finish();
+    }
   } catch (const Error& e) {
     if (e.code() == ErrorCode::input_too_large) fail("response_too_large", e.message());
-    fail("malformed_response", "OpenAI returned a body that is not JSON", {{"status", status}});
+    fail("malformed_response", "OpenAI returned a body that is not JSON", {{"status", reply.status}});
   }
-  const Members& body = document.members;
-  if (body["error"].is(JsonKind::object)) {
-    json api = api_error(body["error"]);
+  const Completion c = walk::completion(reply.body);
+  if (c.error.is(JsonKind::object)) {
+    json api = api_error(c.error);
     std::string message = api.contains("message") ? api["message"].get<std::string>() : "unknown error";
     fail("api_error", "OpenAI returned an error: " + message, {{"api", std::move(api)}});
   }
-  Value choices = body["choices"];
-  if (!choices.is(JsonKind::array)) fail("malformed_response", "OpenAI response has no choices array");
-  auto [choice_count, choice_value] = first_element(choices);
-  if (choice_count == 0) fail("no_choices", "OpenAI returned no choices");
-  Members choice(choice_value);
-  Members message(choice["message"]);
-  std::string finish = text_of(choice["finish_reason"]);
-  if (truthy(message["refusal"])) {
-    std::string refusal = text_of(message["refusal"]);
-    fail("refusal", "The model refused: " + refusal,
-         {{"refusal", parse_json(message["refusal"].text, ErrorCode::host_bad_reply, "refusal")}});
+  if (!c.has_choices) fail("malformed_response", "OpenAI response has no choices array");
+  if (c.choice_count == 0) fail("no_choices", "OpenAI returned no choices");
+  std::string finish = text_of(c.finish_reason);
+  if (truthy(c.refusal)) {
+    fail("refusal", "The model refused: " + text_of(c.refusal),
+         {{"refusal", parse_json(c.refusal.text, ErrorCode::host_bad_reply, "refusal")}});
   }
   if (finish == "length") fail("truncated", "The model's output was cut off (finish_reason: length)");
   if (finish == "content_filter") fail("content_filter", "The output was withheld by the content filter");
-  Value calls = message["tool_calls"];
-  std::size_t call_count = 0;
-  if (calls.is(JsonKind::array)) std::tie(call_count, call) = first_element(calls);
-  if (call_count == 0) fail("no_tool_call", "No function call returned from OpenAI");
-  if (call_count > 1) {
-    fail("multiple_tool_calls", "Expected one function call, got " + std::to_string(call_count), {{"count", call_count}});
+  if (c.call_count == 0) fail("no_tool_call", "No function call returned from OpenAI");
+  if (c.call_count > 1) {
+    fail("multiple_tool_calls", "Expected one function call, got " + std::to_string(c.call_count), {{"count", c.call_count}});
   }
-  Members function{Members{call}["function"]};
-  std::string name = text_of(function["name"]);
+  call = c.call;
+  std::string name = text_of(c.function_name);
   if (name != function_name) {
     fail("wrong_function", "The model called '" + name + "' instead of '" + function_name + "'", {{"function", name}});
   }
-  Value arguments = function["arguments"];
+  Value arguments = c.arguments;
   if (!arguments.is(JsonKind::string)) fail("malformed_response", "tool call arguments are not a string");
   std::string text = decode_string(arguments);
   if (text.empty() || text == "null") return json::object();  // the original read both as {}
@@ -530,19 +674,14 @@ std::string failed_result(const Plan& plan, const Error& error) {
 
 // --- one attempt and the retry loop ----------------------------------------------------------------
 
-struct Reply {
-  int status = 0;
-  json headers;      // only read for failures
-  std::string body;  // the body text as sent
-};
-
-// Reads the transport's {status, headers, body} straight from its text; the headers are parsed
-// only when a failure needs them.
+// Reads the transport's {status, headers, body: text} or {status, headers, json: value} straight
+// from its text; the headers are parsed only when a failure needs them.
 Reply read_http_reply(const std::string& text) {
   JsonReader reader(text, ErrorCode::host_bad_reply, "HTTP reply");
   if (reader.peek() != JsonKind::object) fail("malformed_response", "the HTTP transport returned no status");
   std::optional<int> status;
   std::optional<std::string> body;
+  bool json_body = false;
   std::string_view headers;
   std::string name;
   reader.begin_object();
@@ -557,6 +696,9 @@ Reply read_http_reply(const std::string& text) {
       headers = reader.skip();
     } else if (name == "body" && kind == JsonKind::string) {
       body = decode_json_string(reader.skip());  // validated by skip(), decoded in one pass
+    } else if (name == "json") {
+      body = std::string(reader.skip());  // the document itself: nothing to decode
+      json_body = true;
     } else {
       reader.skip();
     }
@@ -566,6 +708,7 @@ Reply read_http_reply(const std::string& text) {
   if (!body) fail("malformed_response", "the HTTP transport returned no body text");
   Reply reply;
   reply.status = *status;
+  reply.validated = json_body;
   bool ok = reply.status >= 200 && reply.status < 300;
   reply.headers = ok || headers.empty() ? json::object() : parse_json(headers, ErrorCode::host_bad_reply, "HTTP headers");
   reply.body = std::move(*body);
@@ -581,7 +724,7 @@ Task<Reply> send(OpContext& ctx, const Plan& plan, const std::string& body, std:
           .key("content-type").string("application/json")
           .key("accept").string("application/json")
       .end_object()
-      .key("body").string(body)
+      .key("json").raw(body)  // a JSON value, not a string: nothing to escape here or parse there
       .key("timeoutMs").integer(timeout_ms)
       .end_object();
   co_return read_http_reply(co_await ctx.http(request.take()));
@@ -692,7 +835,7 @@ Task<std::string> execute(OpContext& ctx, std::string input) {
     for (;;) {
       Reply response = co_await send_with_retries(ctx, plan, body, retries);
       Value call;  // a view into response.body
-      json arguments = tool_arguments(response.body, response.status, task.function_name, call);
+      json arguments = tool_arguments(response, task.function_name, call);
       std::vector<schema::Issue> issues;
       if (!arguments.is_object()) {
         issues.push_back({"$", "type", "$: expected the arguments to be an object"});
