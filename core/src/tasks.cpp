@@ -1,6 +1,7 @@
 #include "agent_tools/tasks.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -195,17 +196,20 @@ Document read_document(std::string_view text, ErrorCode on_malformed, std::strin
 // A task's static part, compiled once and kept under the id the host gave it: its names, the
 // request around the user's prompt, and the validator for the function's arguments. The host
 // sends the spec only when the core does not know the id yet (see execute), so a call carries just
-// what changes per call: the request, the rendered user prompt, the HTTP settings.
+// what changes per call: the previous CSI, the rendered user prompt, a deadline.
 struct TaskTemplate {
   std::string task_name;
   std::string task_type;
   std::string progress;  // JSON text
   std::string function_name;
-  // The Chat Completions request around the user's prompt:
-  //   head + <user prompt literal> + "}" + <repair messages> + tail
-  std::string body_head;
-  std::string body_tail;
+  // The host's `http` request around the user's prompt (the Chat Completions body is its `json`):
+  //   head + <user prompt literal> + "}" + <repair messages> + tail + <timeoutMs> + "}"
+  std::string request_head;
+  std::string request_tail;
   std::shared_ptr<const schema::Schema> validator;  // null when the function has no parameters
+  std::uint32_t timeout_ms = 600000;
+  std::uint32_t max_retries = 2;
+  bool repair = false;
 };
 
 // Everything one call needs: the template and views into the call's own input text (which the
@@ -214,14 +218,9 @@ struct Plan {
   std::shared_ptr<const TaskTemplate> task;
   std::string task_name;  // for failure results, known even when the spec was rejected
   Value user_prompt;      // a JSON string literal
-  Value raw_previous_csi;
-  Value previous_metadata;
-  Value previous_csi;  // request.previousCSI
-  std::string url;
-  std::uint32_t timeout_ms = 600000;
-  std::uint32_t max_retries = 2;
+  Value raw_previous_csi;  // as the caller gave it (kept as is in failure results)
+  Value previous_csi;      // validated, with defaults
   double deadline_ms = 0;  // absolute; 0 = none
-  bool repair = false;
 };
 
 std::uint32_t small_ms(Value value, std::uint32_t fallback) {
@@ -255,14 +254,25 @@ std::shared_ptr<const TaskTemplate> compile_task(const Members& spec, std::strin
                                                       : text_of(defaults["model"], "gpt-4o-mini");
   bool reasoning = is_reasoning_model(model);
   Value system_prompt = spec["systemPrompt"];
+  Members http(spec["http"]);
+  task->timeout_ms = small_ms(http["timeoutMs"], 600000);
+  task->max_retries = small_ms(http["maxRetries"], 2);
+  task->repair = http["repair"].is(JsonKind::boolean) && http["repair"].text == "true";
   JsonWriter head;
   head.begin_object()
+      .key("method").string("POST")
+      .key("url").string(text_of(http["url"], "https://api.openai.com/v1/chat/completions"))
+      .key("headers").begin_object()
+          .key("content-type").string("application/json")
+          .key("accept").string("application/json")
+      .end_object()
+      .key("json").begin_object()  // a JSON value, not a string: nothing to escape here or parse there
       .key("model").string(model)
       .key("messages").begin_array()
           .begin_object().key("role").string("system")
               .key("content").raw(system_prompt.is(JsonKind::string) ? system_prompt.text : "\"\"").end_object()
           .begin_object().key("role").string("user").key("content");
-  task->body_head = head.take();
+  task->request_head = head.take();
 
   JsonWriter tail;
   tail.end_array()
@@ -285,8 +295,8 @@ std::shared_ptr<const TaskTemplate> compile_task(const Members& spec, std::strin
   if (truthy(max_tokens)) tail.key(reasoning ? "max_completion_tokens" : "max_tokens").raw(max_tokens.text);
   Value top_p = model_config["topP"];
   if (!reasoning && truthy(top_p)) tail.key("top_p").raw(top_p.text);
-  tail.end_object();
-  task->body_tail = tail.take();
+  tail.end_object().key("timeoutMs");
+  task->request_tail = tail.take();
   return task;
 }
 
@@ -321,27 +331,27 @@ bool make_plan(const Document& document, Plan& plan) {
   Value user_prompt = input["userPrompt"];
   plan.user_prompt = user_prompt.is(JsonKind::string) ? user_prompt : Value{JsonKind::string, "\"\""};
   plan.raw_previous_csi = input["rawPreviousCSI"];
-  plan.previous_metadata = input["previousMetadata"];
-  plan.previous_csi = Members(input["request"])["previousCSI"];
-  Members http(input["http"]);
-  plan.url = text_of(http["url"], "https://api.openai.com/v1/chat/completions");
-  plan.timeout_ms = small_ms(http["timeoutMs"], 600000);
-  plan.max_retries = small_ms(http["maxRetries"], 2);
-  if (http["deadlineMs"].is(JsonKind::number)) plan.deadline_ms = number_of(http["deadlineMs"]);
-  plan.repair = http["repair"].is(JsonKind::boolean) && http["repair"].text == "true";
+  plan.previous_csi = input["previousCSI"];
+  if (input["deadlineMs"].is(JsonKind::number)) plan.deadline_ms = number_of(input["deadlineMs"]);
   return true;
 }
 
-std::string request_body(const Plan& plan, std::string_view extra_messages) {
+// The host's `http` request for one attempt.
+std::string http_request(const Plan& plan, std::string_view extra_messages, std::uint32_t timeout_ms) {
   const TaskTemplate& task = *plan.task;
-  std::string body;
-  body.reserve(task.body_head.size() + plan.user_prompt.text.size() + 1 + extra_messages.size() + task.body_tail.size());
-  body += task.body_head;
-  body += plan.user_prompt.text;
-  body += '}';
-  body += extra_messages;
-  body += task.body_tail;  // `]` closes the messages, then `,"tools":...}`
-  return body;
+  char digits[16];
+  auto digits_end = std::to_chars(digits, digits + sizeof digits, timeout_ms).ptr;
+  std::string request;
+  request.reserve(task.request_head.size() + plan.user_prompt.text.size() + extra_messages.size() +
+                  task.request_tail.size() + 16);
+  request += task.request_head;
+  request += plan.user_prompt.text;
+  request += '}';
+  request += extra_messages;
+  request += task.request_tail;  // `]` closes the messages, then `,"tools":...}` and `,"timeoutMs":`
+  request.append(digits, digits_end);
+  request += '}';
+  return request;
 }
 
 // --- the response ---------------------------------------------------------------------------------
@@ -639,7 +649,7 @@ void write_updated_csi(JsonWriter& out, const Plan& plan, const std::string& now
       .key("currentStep").string(plan.task_name)
       .key("metadata").begin_object();
   // The previous CSI's metadata is kept (the original dropped it), then this step's fields.
-  Members previous_metadata(plan.previous_metadata);
+  Members previous_metadata(Members(plan.raw_previous_csi)["metadata"]);
   for (const auto& [key, value] : previous_metadata.items()) {
     if (key == "lastUpdated" || key == "taskName" || key == "taskType") continue;
     raw_member(out, key, value.text);
@@ -715,28 +725,17 @@ Reply read_http_reply(const std::string& text) {
   return reply;
 }
 
-Task<Reply> send(OpContext& ctx, const Plan& plan, const std::string& body, std::uint32_t timeout_ms) {
-  JsonWriter request;
-  request.begin_object()
-      .key("method").string("POST")
-      .key("url").string(plan.url)
-      .key("headers").begin_object()
-          .key("content-type").string("application/json")
-          .key("accept").string("application/json")
-      .end_object()
-      .key("json").raw(body)  // a JSON value, not a string: nothing to escape here or parse there
-      .key("timeoutMs").integer(timeout_ms)
-      .end_object();
-  co_return read_http_reply(co_await ctx.http(request.take()));
+Task<Reply> send(OpContext& ctx, const Plan& plan, std::string_view extra_messages, std::uint32_t timeout_ms) {
+  co_return read_http_reply(co_await ctx.http(http_request(plan, extra_messages, timeout_ms)));
 }
 
 // Sends with retries: 408/409/429/5xx and transport failures, exponential backoff with full
 // jitter (server delays honoured up to 60 s), x-should-retry obeyed, per-attempt timeout and an
 // overall deadline. Returns the first 2xx; throws the final failure otherwise.
-Task<Reply> send_with_retries(OpContext& ctx, const Plan& plan, const std::string& body, std::uint32_t& retries_used) {
+Task<Reply> send_with_retries(OpContext& ctx, const Plan& plan, std::string_view extra_messages, std::uint32_t& retries_used) {
   for (;;) {
     double now = co_await ctx.now();
-    std::uint32_t timeout = plan.timeout_ms;
+    std::uint32_t timeout = plan.task->timeout_ms;
     if (plan.deadline_ms > 0) {
       double left = plan.deadline_ms - now;
       if (left <= 0) fail("deadline", "The task's deadline passed", {{"retries", retries_used}}, ErrorCode::timeout);
@@ -745,7 +744,7 @@ Task<Reply> send_with_retries(OpContext& ctx, const Plan& plan, const std::strin
     std::optional<Reply> reply;
     std::optional<Error> transport;
     try {
-      reply = co_await send(ctx, plan, body, timeout);
+      reply = co_await send(ctx, plan, extra_messages, timeout);
     } catch (const Error& e) {
       if (e.code() == ErrorCode::cancelled) throw;
       if (e.code() != ErrorCode::host_error && e.code() != ErrorCode::timeout) {
@@ -764,7 +763,7 @@ Task<Reply> send_with_retries(OpContext& ctx, const Plan& plan, const std::strin
       retry = should == "true" || (should != "false" && retryable_status(reply->status));
       wait = server_delay(reply->headers);
     }
-    if (!retry || retries_used >= plan.max_retries) {
+    if (!retry || retries_used >= plan.task->max_retries) {
       if (transport) {
         fail(transport->code() == ErrorCode::timeout ? "timeout" : "network", transport->message(),
              {{"retries", retries_used}}, transport->code() == ErrorCode::timeout ? ErrorCode::timeout : ErrorCode::task_execution_failed);
@@ -830,10 +829,9 @@ Task<std::string> execute(OpContext& ctx, std::string input) {
 
     std::uint32_t retries = 0;
     std::string extra_messages;
-    std::string body = request_body(plan, extra_messages);
     bool repaired = false;
     for (;;) {
-      Reply response = co_await send_with_retries(ctx, plan, body, retries);
+      Reply response = co_await send_with_retries(ctx, plan, extra_messages, retries);
       Value call;  // a view into response.body
       json arguments = tool_arguments(response, task.function_name, call);
       std::vector<schema::Issue> issues;
@@ -855,11 +853,10 @@ Task<std::string> execute(OpContext& ctx, std::string input) {
       json details = {{"issues", issues_json(issues)}, {"repaired", repaired}};
       std::string message = "Function arguments failed validation: " + issues.front().message;
       // One repair round: show the model its call and what was wrong, sharing the retry budget.
-      if (plan.repair && !repaired && retries < plan.max_retries) {
+      if (task.repair && !repaired && retries < task.max_retries) {
         repaired = true;
         ++retries;
         extra_messages += repair_messages(plan, call, issues);
-        body = request_body(plan, extra_messages);
         continue;
       }
       fail("schema_mismatch", message, details, ErrorCode::validation_failed);

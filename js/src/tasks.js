@@ -256,15 +256,15 @@ export class AgentTaskExecutor {
       functionDefinition: config.functionDefinition,
       modelConfig: config.modelConfig ?? {},
       defaults: { model: this.#defaults.model, temperature: this.#defaults.temperature },
+      http: this.#http,
     };
     const input = {
       task: 0,
-      request: parsed.data,
+      previousCSI: parsed.data.previousCSI ?? null,
       rawPreviousCSI: request.previousCSI ?? null,
-      previousMetadata: request.previousCSI?.metadata ?? null,
       userPrompt: String(userPrompt),
-      http: options.deadlineMs ? { ...this.#http, deadlineMs: Date.now() + options.deadlineMs } : this.#http,
     };
+    if (options.deadlineMs) input.deadlineMs = Date.now() + options.deadlineMs;
     const engine = this.#defaults.engine ?? defaultEngineIfReady() ?? (await getDefaultEngine());
     const run = { host: { http: this.#transport.http }, signal: options.signal };
     try {
