@@ -8,6 +8,8 @@
 
 namespace agent_tools {
 
+// Finished operations are kept for reuse (with the capacity of `pending`), so starting one
+// usually allocates nothing for its bookkeeping.
 struct Engine::Operation {
   Operation(Engine& engine, OpId id) : context(engine, id) {}
   OpContext context;
@@ -77,6 +79,45 @@ HostCall<std::string> OpContext::kv(const std::vector<std::string>& args) {
   return {*this, HostCallKind::kv, out.take(), &keep_text};
 }
 
+KvCommand& KvCommand::add(std::string_view text, std::string_view suffix) {
+  if (count_ == kMaxParts) throw Error(ErrorCode::internal, "KV command has too many parts");
+  parts_[count_++] = Part{text, suffix, 0, false};
+  return *this;
+}
+
+KvCommand& KvCommand::add(std::int64_t number) {
+  if (count_ == kMaxParts) throw Error(ErrorCode::internal, "KV command has too many parts");
+  parts_[count_++] = Part{{}, {}, number, true};
+  return *this;
+}
+
+void KvCommand::replace(std::size_t index, std::string_view text) {
+  if (index < count_) parts_[index] = Part{text, {}, 0, false};
+}
+
+void KvCommand::write_json(std::string& out) const {
+  out += '[';
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (i) out += ',';
+    const Part& part = parts_[i];
+    if (part.is_number) {
+      out += '"';
+      append_integer(out, part.number);
+      out += '"';
+      continue;
+    }
+    append_json_string(out, part.text);
+    if (!part.suffix.empty()) {
+      out.pop_back();  // the closing quote: the suffix goes inside
+      out += part.suffix;
+      out += '"';
+    }
+  }
+  out += ']';
+}
+
+HostCall<std::string> OpContext::kv(const KvCommand& command) { return {*this, command, &keep_text}; }
+
 HostCall<std::string> OpContext::http(std::string request) {
   return {*this, HostCallKind::http, std::move(request), &keep_text};
 }
@@ -105,6 +146,15 @@ Task<std::string> OpContext::random_hex(std::uint32_t count) {
   co_return out;
 }
 
+bool OpContext::take_random_hex(std::uint32_t count, char* out) noexcept {
+  std::string& pool = engine_.entropy_;
+  std::size_t want = std::size_t{count} * 2;
+  if (pool.size() < want) return false;
+  pool.copy(out, want, pool.size() - want);
+  pool.resize(pool.size() - want);
+  return true;
+}
+
 HostCall<std::string> OpContext::host_random_hex(std::uint32_t count) {
   if (count > MAX_RANDOM_BYTES) {
     throw Error(ErrorCode::invalid_argument, "random request exceeds MAX_RANDOM_BYTES");
@@ -113,6 +163,21 @@ HostCall<std::string> OpContext::host_random_hex(std::uint32_t count) {
 }
 
 bool OpContext::cancelled() const noexcept { return engine_.is_cancelled(id_); }
+
+std::string OpContext::reusable_buffer() noexcept {
+  if (engine_.spare_buffer_count_ == 0) return {};
+  std::string buffer = std::move(engine_.spare_buffers_[--engine_.spare_buffer_count_]);
+  buffer.clear();
+  return buffer;
+}
+
+void OpContext::keep_buffer(std::string&& buffer) noexcept { engine_.keep_buffer(std::move(buffer)); }
+
+void Engine::keep_buffer(std::string&& buffer) noexcept {
+  // Small ones only: a buffer that once held a large result should not stay allocated.
+  if (spare_buffer_count_ == spare_buffers_.size() || buffer.capacity() > 4096) return;
+  spare_buffers_[spare_buffer_count_++] = std::move(buffer);
+}
 
 // --- Engine -----------------------------------------------------------------------------------
 
@@ -138,7 +203,10 @@ std::string& Engine::begin_event() {
 }
 
 void Engine::emit_abort(CallId call) {
-  begin_event() += "{\"abort\":" + std::to_string(call) + '}';
+  auto& out = begin_event();
+  out += "{\"abort\":";
+  append_integer(out, call);
+  out += '}';
 }
 
 std::string_view Engine::take_events() {
@@ -156,6 +224,8 @@ EngineStats Engine::stats() const noexcept {
   EngineStats s = counters_;
   s.live_operations = operations_.size();
   s.pending_calls = calls_.size();
+  s.live_frames = frames_.live_frames();
+  s.cached_frame_bytes = frames_.cached_bytes();
   return s;
 }
 
@@ -164,7 +234,7 @@ bool Engine::is_cancelled(OpId op) const noexcept {
   return it != operations_.end() && it->second->cancelled;
 }
 
-CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args,
+CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args, const KvCommand* command,
                          coro::coroutine_handle<> waiter, detail::CallSlot* slot) {
   // Ids wrap after 2^32 calls; skip 0 and any id still in flight.
   while (next_call_ == 0 || calls_.count(next_call_)) ++next_call_;
@@ -174,13 +244,16 @@ CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args,
   owner->pending.push_back(id);
   auto& out = begin_event();
   out += "{\"call\":";
-  out += std::to_string(id);
+  append_integer(out, id);
   out += ",\"op\":";
-  out += std::to_string(op);
+  append_integer(out, op);
   out += ",\"kind\":\"";
   out += to_string(kind);
   out += '"';
-  if (!args.empty()) {
+  if (command) {
+    out += ",\"args\":";
+    command->write_json(out);
+  } else if (!args.empty()) {
     out += ",\"args\":";
     out += args;
   }
@@ -198,11 +271,25 @@ void Engine::finish(OpId op, bool ok, std::string_view payload) {
     emit_abort(call);
   }
   auto& out = begin_event();
-  out += "{\"done\":" + std::to_string(op) + (ok ? ",\"value\":" : ",\"error\":");
+  out += "{\"done\":";
+  append_integer(out, op);
+  out += ok ? ",\"value\":" : ",\"error\":";
   out += payload;
   out += '}';
+  std::unique_ptr<Operation> finished = std::move(it->second);
   operations_.erase(it);
+  recycle(std::move(finished));
   ++counters_.finished;
+}
+
+void Engine::recycle(std::unique_ptr<Operation> operation) noexcept {
+  operation->task = Task<std::string>();  // frees the coroutine frames
+  operation->pending.clear();
+  operation->cancelled = false;
+  if (spare_operations_.size() < 64 && operation->pending.capacity() <= 16) {
+    // (push_back cannot fail: the spare list's capacity only grows to 64 in start)
+    spare_operations_.push_back(std::move(operation));
+  }
 }
 
 void Engine::fail(OpId op, const Error& error) { finish(op, false, dump_json(error.to_json())); }
@@ -216,6 +303,7 @@ void Engine::run(OpId op, coro::coroutine_handle<> step) {
     if (!operation.task.done()) return;
     std::string value = operation.task.result();
     finish(op, true, value);
+    keep_buffer(std::move(value));  // its capacity serves the next operation's result
     return;
   } catch (const Error& e) {
     fail(op, e);
@@ -229,6 +317,7 @@ void Engine::run(OpId op, coro::coroutine_handle<> step) {
 }
 
 void Engine::start(OpId op, std::string_view name, std::string_view input_json) {
+  FramePool::Use frames(frames_);
   ++counters_.started;
   if (operations_.count(op)) {
     // Host bug: ids must be unique among live operations. Report it on the id's stream without
@@ -238,7 +327,14 @@ void Engine::start(OpId op, std::string_view name, std::string_view input_json) 
   }
   OperationFn fn = find_operation(name);
   auto& slot = operations_[op];
-  slot = std::make_unique<Operation>(*this, op);
+  if (spare_operations_.empty()) {
+    spare_operations_.reserve(64);
+    slot = std::make_unique<Operation>(*this, op);
+  } else {
+    slot = std::move(spare_operations_.back());
+    spare_operations_.pop_back();
+    slot->context.id_ = op;
+  }
   try {
     if (!fn) throw Error(ErrorCode::unknown_operation, "unknown operation: " + std::string(name));
     if (input_json.size() > MAX_MESSAGE_BYTES) {
@@ -273,6 +369,7 @@ void Engine::deliver(CallId call, bool ok, std::string_view text) {
 
 // The reply is handed over as text; the awaiting coroutine decodes (and validates) it.
 void Engine::resume(CallId call, bool ok, std::string_view reply_json) {
+  FramePool::Use frames(frames_);
   if (!calls_.count(call)) {
     ++counters_.stale_replies;
     return;
@@ -285,6 +382,7 @@ void Engine::resume(CallId call, bool ok, std::string_view reply_json) {
 }
 
 void Engine::cancel(OpId op) {
+  FramePool::Use frames(frames_);
   auto it = operations_.find(op);
   if (it == operations_.end()) return;
   it->second->cancelled = true;

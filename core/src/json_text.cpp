@@ -146,8 +146,17 @@ std::string JsonReader::read_string() {
   return out;
 }
 
+std::string_view JsonReader::read_string_raw(bool& escaped) {
+  if (peek() != JsonKind::string) malformed();
+  std::size_t start = pos_ + 1;
+  escaped = false;
+  scan_string(nullptr, &escaped);
+  return text_.substr(start, pos_ - 1 - start);
+}
+
 // At the opening quote. Copies runs of plain bytes at once; `out` may be null (validate only).
-void JsonReader::scan_string(std::string* out) {
+// `escaped`, if given, is set when the string has an escape.
+void JsonReader::scan_string(std::string* out, bool* escaped) {
   ++pos_;
   auto p = reinterpret_cast<const unsigned char*>(text_.data()) + pos_;
   const auto end = reinterpret_cast<const unsigned char*>(text_.data()) + text_.size();
@@ -172,6 +181,7 @@ void JsonReader::scan_string(std::string* out) {
       return;
     }
     // An escape.
+    if (escaped) *escaped = true;
     if (end - p < 2) malformed();
     char e = static_cast<char>(p[1]);
     p += 2;
@@ -234,36 +244,36 @@ std::string_view JsonReader::skip() {
   return text_.substr(start, pos_ - start);
 }
 
-void JsonReader::begin_object() {
-  expect('{');
+// Opens a container: depth `depth_` (after enter()) has read no item yet.
+void JsonReader::open_item(char open) {
+  expect(open);
   enter();
-  first_.push_back(true);
+  first_[(depth_ - 1) / 64] |= std::uint64_t{1} << ((depth_ - 1) % 64);
 }
 
-void JsonReader::begin_array() {
-  expect('[');
-  enter();
-  first_.push_back(true);
-}
+void JsonReader::begin_object() { open_item('{'); }
+
+void JsonReader::begin_array() { open_item('['); }
 
 // Between items of the innermost container: false (and the container closed) at `close`.
 bool JsonReader::after_item(char close) {
-  if (first_.empty()) malformed();
+  if (depth_ == 0) malformed();
   skip_space();
   if (pos_ >= text_.size()) malformed();
-  bool first = first_.back();
+  std::uint64_t& word = first_[(depth_ - 1) / 64];
+  const std::uint64_t bit = std::uint64_t{1} << ((depth_ - 1) % 64);
   if (text_[pos_] == close) {
     // "[,]" and "[1,]" never get here: a comma is only consumed when an item follows.
     ++pos_;
-    first_.pop_back();
+    word &= ~bit;
     leave();
     return false;
   }
-  if (!first) {
+  if (!(word & bit)) {
     if (text_[pos_] != ',') malformed();
     ++pos_;
   }
-  first_.back() = false;
+  word &= ~bit;
   return true;
 }
 
@@ -277,6 +287,15 @@ bool JsonReader::member(std::string& key) {
   return true;
 }
 
+bool JsonReader::member_raw(std::string_view& key, bool& escaped) {
+  if (!after_item('}')) return false;
+  skip_space();
+  if (pos_ >= text_.size() || text_[pos_] != '"') malformed();
+  key = read_string_raw(escaped);
+  expect(':');
+  return true;
+}
+
 bool JsonReader::element() {
   if (!after_item(']')) return false;
   skip_space();
@@ -286,7 +305,7 @@ bool JsonReader::element() {
 
 void JsonReader::finish() {
   skip_space();
-  if (pos_ != text_.size() || !first_.empty()) malformed();
+  if (pos_ != text_.size() || depth_ != 0) malformed();
 }
 
 // --- Fields ----------------------------------------------------------------------------------------
@@ -336,6 +355,134 @@ const Field& Fields::operator[](std::string_view name) const noexcept {
   static const Field absent;
   const Field* field = find(name);
   return field ? *field : absent;
+}
+
+// --- FieldViews ------------------------------------------------------------------------------------
+
+std::size_t unescape_in_place(char* text, std::size_t size) noexcept {
+  const char* read = text;
+  const char* end = text + size;
+  char* write = text;
+  auto hex4 = [&]() -> std::uint32_t {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4 && read < end; ++i, ++read) {
+      v = v * 16 + static_cast<std::uint32_t>(hex_value(static_cast<unsigned char>(*read)));
+    }
+    return v;
+  };
+  while (read < end) {
+    if (*read != '\\') {
+      *write++ = *read++;
+      continue;
+    }
+    if (end - read < 2) break;  // cannot happen in a validated literal
+    char e = read[1];
+    read += 2;
+    switch (e) {
+      case 'b': *write++ = '\b'; break;
+      case 'f': *write++ = '\f'; break;
+      case 'n': *write++ = '\n'; break;
+      case 'r': *write++ = '\r'; break;
+      case 't': *write++ = '\t'; break;
+      case 'u': {
+        std::uint32_t cp = hex4();
+        if (cp >= 0xD800 && cp <= 0xDBFF && end - read >= 6) {  // a validated pair: high, then low
+          read += 2;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4() - 0xDC00);
+        }
+        write = write_utf8(write, cp);  // at most 4 bytes for the 6 or 12 read
+        break;
+      }
+      default: *write++ = e;  // '"', '\\', '/'
+    }
+  }
+  return static_cast<std::size_t>(write - text);
+}
+
+FieldViews FieldViews::parse(char* text, std::size_t size, ErrorCode on_malformed, std::string_view what) {
+  JsonReader reader(std::string_view(text, size), on_malformed, what);
+  if (reader.peek() != JsonKind::object) throw Error(on_malformed, std::string(what) + " must be an object");
+  FieldViews fields;
+  fields.base_ = text;
+  // The literal just read, decoded where it stands.
+  auto decoded = [&](std::string_view raw, bool escaped) -> std::string_view {
+    if (!escaped) return raw;
+    char* at = text + (raw.data() - text);
+    return {at, unescape_in_place(at, raw.size())};
+  };
+  reader.begin_object();
+  std::string_view name;
+  bool escaped = false;
+  while (reader.member_raw(name, escaped)) {
+    FieldView field;
+    field.name = decoded(name, escaped);
+    field.kind = reader.peek();
+    switch (field.kind) {
+      case JsonKind::null: reader.read_null(); break;
+      case JsonKind::boolean: field.boolean = reader.read_bool(); break;
+      case JsonKind::string: {
+        std::string_view raw = reader.read_string_raw(escaped);
+        field.text = decoded(raw, escaped);
+        break;
+      }
+      case JsonKind::number:
+        field.text = reader.read_number_text();
+        field.number = number_value(field.text);
+        break;
+      case JsonKind::array:
+      case JsonKind::object: field.text = reader.skip(); break;
+    }
+    fields.add(field);
+  }
+  reader.finish();
+  return fields;
+}
+
+void FieldViews::add(const FieldView& field) {
+  // A name may appear twice in JSON; the last one counts, as with JSON.parse.
+  if (const FieldView* seen = find(field.name)) {
+    *const_cast<FieldView*>(seen) = field;
+  } else if (count_ < kInline) {
+    inline_[count_++] = field;
+  } else {
+    more_.push_back(field);
+  }
+}
+
+FieldViews FieldViews::object(const FieldView& field, ErrorCode on_malformed, std::string_view what) const {
+  // The member's text lies inside ours (nested literals are still escaped: parse only skipped them).
+  char* at = base_ + (field.text.data() - base_);
+  return parse(at, field.text.size(), on_malformed, what);
+}
+
+const FieldView* FieldViews::find(std::string_view name) const noexcept {
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (inline_[i].name == name) return &inline_[i];
+  }
+  for (const FieldView& field : more_) {
+    if (field.name == name) return &field;
+  }
+  return nullptr;
+}
+
+const FieldView& FieldViews::operator[](std::string_view name) const noexcept {
+  static const FieldView absent;
+  const FieldView* field = find(name);
+  return field ? *field : absent;
+}
+
+void append_integer(std::string& out, std::int64_t value) {
+  char digits[20];
+  char* end = digits + sizeof digits;
+  char* p = end;
+  // Through unsigned, so the most negative value needs no special case.
+  std::uint64_t magnitude = value < 0 ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
+  do {
+    *--p = static_cast<char>('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude);
+  if (value < 0) out += '-';
+  out.append(p, static_cast<std::size_t>(end - p));
 }
 
 // --- JsonWriter ------------------------------------------------------------------------------------
@@ -398,7 +545,7 @@ JsonWriter& JsonWriter::boolean(bool b) {
 
 JsonWriter& JsonWriter::integer(std::int64_t n) {
   separate();
-  out_ += std::to_string(n);
+  append_integer(out_, n);
   return *this;
 }
 

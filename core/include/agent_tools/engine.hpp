@@ -12,6 +12,7 @@
 // never reads the clock or randomness and never calls out to the host: it only records requests.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -43,6 +44,36 @@ struct CallSlot {
 [[noreturn]] void throw_host_failure(std::string_view text);
 }  // namespace detail
 
+/// A KV command for OpContext::kv, e.g. EVALSHA <sha> 2 <key> <key>:fence <value> <ttl>. Its
+/// parts are views (which must outlive the call's emission: keep the command in the coroutine)
+/// or integers, and are written as the call's JSON args straight into the engine's events, so
+/// no strings are built for it.
+class KvCommand {
+ public:
+  static constexpr std::size_t kMaxParts = 10;
+
+  /// A part, or a part and a suffix joined into one (a key and ":fence"). The suffix is one of the
+  /// core's own literals and is written as it is, unescaped.
+  KvCommand& add(std::string_view text, std::string_view suffix = {});
+  /// An integer, sent in decimal as Redis takes all arguments: as a string.
+  KvCommand& add(std::int64_t number);
+  void replace(std::size_t index, std::string_view text);
+
+  std::size_t size() const noexcept { return count_; }
+  std::string_view name() const noexcept { return count_ ? parts_[0].text : std::string_view(); }
+  /// Appends the command as a JSON array of strings.
+  void write_json(std::string& out) const;
+
+ private:
+  struct Part {
+    std::string_view text, suffix;
+    std::int64_t number = 0;
+    bool is_number = false;
+  };
+  std::array<Part, kMaxParts> parts_{};
+  std::size_t count_ = 0;
+};
+
 /// Awaiting this emits one host call and suspends until the host answers. `Decode` turns the
 /// reply text (handed over, not copied: an HTTP reply can be megabytes) into T and throws
 /// HOST_BAD_REPLY when the host sent the wrong shape.
@@ -53,6 +84,9 @@ class HostCall {
   /// `args` is the call's arguments as JSON text, or empty for none.
   HostCall(OpContext& ctx, HostCallKind kind, std::string args, Decode decode)
       : ctx_(ctx), kind_(kind), args_(std::move(args)), decode_(decode) {}
+  /// A KV call whose args `command` writes into the events when the call is made.
+  HostCall(OpContext& ctx, const KvCommand& command, Decode decode)
+      : ctx_(ctx), kind_(HostCallKind::kv), command_(&command), decode_(decode) {}
   /// Already answered (e.g. the clock the last input carried): awaiting it does not suspend.
   static HostCall answered(OpContext& ctx, HostCallKind kind, T value) {
     HostCall call(ctx, kind, {}, nullptr);
@@ -74,6 +108,7 @@ class HostCall {
   OpContext& ctx_;
   HostCallKind kind_;
   std::string args_;
+  const KvCommand* command_ = nullptr;  // args to write instead of args_
   Decode decode_;
   detail::CallSlot slot_;
   T value_{};
@@ -89,6 +124,8 @@ class OpContext {
   /// A Redis command, e.g. {"SET", key, value, "NX", "PX", "900000"}. The reply is JSON text:
   /// null, integer, string, array, or {"error": text} for a Redis error reply.
   HostCall<std::string> kv(const std::vector<std::string>& args);
+  /// The same without building strings (see KvCommand); `command` must outlive the await.
+  HostCall<std::string> kv(const KvCommand& command);
   /// {method, url, headers, body, timeoutMs} -> {status, headers, body}, both as JSON text.
   HostCall<std::string> http(std::string request);
   HostCall<std::nullptr_t> sleep(std::uint32_t ms);
@@ -98,6 +135,9 @@ class OpContext {
   /// `count` random bytes as lowercase hex, served from an entropy pool the engine refills from
   /// the host's CSPRNG in larger batches, so most requests cost no round trip.
   Task<std::string> random_hex(std::uint32_t count);
+  /// The same when the pool holds enough: writes 2 * `count` hex digits to `out` and returns
+  /// true, or returns false (nothing taken) when random_hex must refill it.
+  bool take_random_hex(std::uint32_t count, char* out) noexcept;
   /// The raw host calls, one round trip each.
   HostCall<double> host_now();
   HostCall<std::string> host_random_hex(std::uint32_t count);
@@ -105,9 +145,16 @@ class OpContext {
   OpId id() const noexcept { return id_; }
   bool cancelled() const noexcept;
 
+  /// An empty string with the capacity of an earlier operation's result or scratch text, for
+  /// writing this operation's without growing a new buffer.
+  std::string reusable_buffer() noexcept;
+  /// Hands a scratch buffer back for reuse (results are taken back by the engine itself).
+  void keep_buffer(std::string&& buffer) noexcept;
+
  private:
   template <class T>
   friend class HostCall;
+  friend class Engine;
   Engine& engine_;
   OpId id_;
 };
@@ -118,6 +165,8 @@ struct EngineStats {
   std::uint64_t started = 0;
   std::uint64_t finished = 0;
   std::uint64_t stale_replies = 0;  ///< replies for calls already aborted or unknown
+  std::size_t live_frames = 0;         ///< coroutine frames allocated from the engine's pool
+  std::size_t cached_frame_bytes = 0;  ///< idle frames the pool keeps for reuse
 };
 
 class Engine {
@@ -154,8 +203,8 @@ class Engine {
   friend class HostCall;
   friend class OpContext;
 
-  CallId emit_call(OpId op, HostCallKind kind, std::string_view args, coro::coroutine_handle<> waiter,
-                   detail::CallSlot* slot);
+  CallId emit_call(OpId op, HostCallKind kind, std::string_view args, const KvCommand* command,
+                   coro::coroutine_handle<> waiter, detail::CallSlot* slot);
   void deliver(CallId call, bool ok, std::string_view text);
   void run(OpId op, coro::coroutine_handle<> step);
   void finish(OpId op, bool ok, std::string_view payload);
@@ -164,7 +213,17 @@ class Engine {
   void emit_abort(CallId call);
   bool is_cancelled(OpId op) const noexcept;
 
+  void recycle(std::unique_ptr<Operation> operation) noexcept;
+  void keep_buffer(std::string&& buffer) noexcept;
+
+  // Where the operations' coroutine frames come from. Declared first so it goes last: every
+  // frame lives in an operation.
+  FramePool frames_;
   std::unordered_map<OpId, std::unique_ptr<Operation>> operations_;
+  std::vector<std::unique_ptr<Operation>> spare_operations_;  // finished ones, for reuse
+  // Finished operations' result and scratch texts, kept for their capacity (a few small ones).
+  std::array<std::string, 4> spare_buffers_;
+  std::size_t spare_buffer_count_ = 0;
   std::unordered_map<CallId, PendingCall> calls_;
   CallId next_call_ = 1;
   double clock_ = -1;        // < 0: the host passes no clock; ask it
@@ -184,7 +243,7 @@ bool HostCall<T>::await_ready() {
 
 template <class T>
 void HostCall<T>::await_suspend(coro::coroutine_handle<> waiter) {
-  ctx_.engine_.emit_call(ctx_.id_, kind_, args_, waiter, &slot_);
+  ctx_.engine_.emit_call(ctx_.id_, kind_, args_, command_, waiter, &slot_);
 }
 
 }  // namespace agent_tools

@@ -6,9 +6,12 @@
 //   JsonReader  a strict forward-only reader (RFC 8259, UTF-8 validated, depth-capped) whose
 //               errors are typed Errors with the caller's code.
 //   Fields      one flat object read into (name, value) pairs; nested values kept as raw text.
+//   FieldViews  the same without allocating, for the lock operations' inputs: views into the
+//               text, escapes decoded in place.
 //   JsonWriter  appends values, objects and arrays, placing the commas itself.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -42,12 +45,17 @@ class JsonReader {
   double read_number();
   /// The string's value: escapes decoded, UTF-8 validated.
   std::string read_string();
+  /// The string's content as it stands between the quotes (validated, escapes not decoded);
+  /// `escaped` tells whether it has any.
+  std::string_view read_string_raw(bool& escaped);
   /// Skips one value of any kind, validating it, and returns its text.
   std::string_view skip();
 
   /// Objects: begin_object(), then member(key) until it returns false (at the closing brace).
   void begin_object();
   bool member(std::string& key);
+  /// member() with the name as it stands in the text (see read_string_raw).
+  bool member_raw(std::string_view& key, bool& escaped);
   /// Arrays: begin_array(), then element() until it returns false.
   void begin_array();
   bool element();
@@ -65,12 +73,15 @@ class JsonReader {
   void leave() noexcept { --depth_; }
   bool after_item(char close);
   void scan_literal(std::string_view word);
-  void scan_string(std::string* out);
+  void scan_string(std::string* out, bool* escaped = nullptr);
+  void open_item(char open);
 
   std::string_view text_;
   std::size_t pos_ = 0;
   std::size_t depth_ = 0;
-  std::vector<bool> first_;  // per open container: no item read yet
+  // Per open container (bit `depth - 1`): no item read yet. A fixed set of bits, not a vector,
+  // so reading allocates nothing.
+  std::array<std::uint64_t, (MAX_JSON_DEPTH + 63) / 64> first_{};
   ErrorCode on_malformed_;
   std::string_view what_;
 };
@@ -102,8 +113,56 @@ class Fields {
   std::vector<Field> items_;
 };
 
+/// One member of a flat object read in place by FieldViews.
+struct FieldView {
+  std::string_view name;
+  JsonKind kind = JsonKind::null;
+  std::string_view text;  // string value (decoded), or the raw JSON text of any other kind
+  double number = 0;
+  bool boolean = false;
+
+  bool is_string() const noexcept { return kind == JsonKind::string; }
+  bool is_null() const noexcept { return kind == JsonKind::null; }
+};
+
+/// A flat JSON object read without allocating (for up to kInline members): names and values are
+/// views into the text, and escapes are decoded in place -- a decoded string is never longer
+/// than its escaped form, so it fits where it stood. The text must therefore be writable and
+/// outlive the views; it is left valid JSON only outside the string literals. Otherwise as
+/// Fields: later duplicates replace earlier ones, absent members read as null.
+class FieldViews {
+ public:
+  static FieldViews parse(char* text, std::size_t size, ErrorCode on_malformed, std::string_view what);
+  static FieldViews parse(std::string& text, ErrorCode on_malformed, std::string_view what) {
+    return parse(text.data(), text.size(), on_malformed, what);
+  }
+  /// Reads the object-valued member `field` (one of ours) the same way.
+  FieldViews object(const FieldView& field, ErrorCode on_malformed, std::string_view what) const;
+
+  const FieldView* find(std::string_view name) const noexcept;
+  const FieldView& operator[](std::string_view name) const noexcept;
+
+ private:
+  static constexpr std::size_t kInline = 12;  // the lock operations send at most eight
+  void add(const FieldView& field);
+  char* base_ = nullptr;  // the text the views point into
+  std::size_t count_ = 0;
+  std::array<FieldView, kInline> inline_{};
+  std::vector<FieldView> more_;  // members past kInline
+};
+
+/// Decodes the escapes of a string literal's content (validated by JsonReader) in place and
+/// returns the decoded length, which is never more than `size`.
+std::size_t unescape_in_place(char* text, std::size_t size) noexcept;
+
+/// Appends `value` in decimal (no allocation, unlike std::to_string).
+void append_integer(std::string& out, std::int64_t value);
+
 class JsonWriter {
  public:
+  JsonWriter() = default;
+  /// Writes into `buffer` (cleared first), reusing its capacity.
+  explicit JsonWriter(std::string buffer) noexcept : out_(std::move(buffer)) { out_.clear(); }
   JsonWriter& begin_object();
   JsonWriter& end_object();
   JsonWriter& begin_array();
