@@ -72,7 +72,7 @@ HostCall<std::string> OpContext::kv(const std::vector<std::string>& args) {
   JsonWriter out;
   std::size_t size = 2;
   for (const std::string& arg : args) size += arg.size() + 3;
-  out.text().reserve(size + size / 8);  // room for a few escapes
+  make_room(out.text(), size + size / 8);  // room for a few escapes
   out.begin_array();
   for (const std::string& arg : args) out.string(arg);
   out.end_array();
@@ -106,7 +106,7 @@ void KvCommand::write_json(std::string& out) const {
       out += '"';
       continue;
     }
-    append_json_string(out, part.text);
+    write_json_string(out, part.text);
     if (!part.suffix.empty()) {
       out.pop_back();  // the closing quote: the suffix goes inside
       out += part.suffix;
@@ -341,7 +341,9 @@ void Engine::start(OpId op, std::string_view name, std::string_view input_json) 
       throw Error(ErrorCode::input_too_large, "input is " + std::to_string(input_json.size()) +
                                                   " bytes; the limit is " + std::to_string(MAX_MESSAGE_BYTES));
     }
-    slot->task = fn(slot->context, std::string(input_json));
+    std::string input = slot->context.reusable_buffer();  // an op may give its input back for this
+    input.assign(input_json);
+    slot->task = fn(slot->context, std::move(input));
   } catch (const Error& e) {
     fail(op, e);
     return;

@@ -455,9 +455,15 @@ FieldViews FieldViews::object(const FieldView& field, ErrorCode on_malformed, st
   return parse(at, field.text.size(), on_malformed, what);
 }
 
+// Names are short and mostly differ in length or first letter: checking those first spares
+// most comparisons the call to memcmp (not inlined in wasm).
+static bool same_name(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && (a.empty() || a[0] == b[0]) && a == b;
+}
+
 const FieldView* FieldViews::find(std::string_view name) const noexcept {
   for (std::size_t i = 0; i < count_; ++i) {
-    if (inline_[i].name == name) return &inline_[i];
+    if (same_name(inline_[i].name, name)) return &inline_[i];
   }
   for (const FieldView& field : more_) {
     if (field.name == name) return &field;
@@ -485,13 +491,53 @@ void append_integer(std::string& out, std::int64_t value) {
   out.append(p, static_cast<std::size_t>(end - p));
 }
 
+void write_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  make_room(out, text.size() + 2);
+  out += '"';
+  auto p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto end = p + text.size();
+  const unsigned char* run = p;  // start of bytes that can be copied as they are
+  while (p < end) {
+    p = skip_plain(p, end);
+    if (p == end) break;
+    unsigned char c = *p;
+    if (c >= 0x80) {
+      if (std::size_t n = utf8_sequence(p, end)) {
+        p += n;
+        continue;
+      }
+    }
+    out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+    char escape[6] = {'\\', 0, '0', '0', kHex[c >> 4], kHex[c & 15]};
+    switch (c) {
+      case '"': escape[1] = '"'; break;
+      case '\\': escape[1] = '\\'; break;
+      case '\n': escape[1] = 'n'; break;
+      case '\r': escape[1] = 'r'; break;
+      case '\t': escape[1] = 't'; break;
+      case '\b': escape[1] = 'b'; break;
+      case '\f': escape[1] = 'f'; break;
+      default: escape[1] = 'u';
+    }
+    if (c >= 0x80) {
+      out.append("\xEF\xBF\xBD", 3);  // invalid UTF-8 byte: U+FFFD, as append_json_string writes
+    } else {
+      out.append(escape, escape[1] == 'u' ? 6 : 2);
+    }
+    run = ++p;
+  }
+  out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+  out += '"';
+}
+
 // --- JsonWriter ------------------------------------------------------------------------------------
 
 void JsonWriter::separate() {
   if (comma_) {
     out_ += ',';
   } else if (out_.empty()) {
-    out_.reserve(256);  // most documents the core writes are a few hundred bytes: grow once
+    make_room(out_, 256);  // most documents the core writes are a few hundred bytes: grow once
   }
   comma_ = true;
 }
@@ -551,7 +597,7 @@ JsonWriter& JsonWriter::integer(std::int64_t n) {
 
 JsonWriter& JsonWriter::string(std::string_view s) {
   separate();
-  append_json_string(out_, s);
+  write_json_string(out_, s);
   return *this;
 }
 

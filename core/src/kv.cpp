@@ -327,7 +327,7 @@ struct Owner {
   void expected_into(std::string& out) const {
     if (prefix) {
       out.assign("{\"lockId\":");
-      append_json_string(out, lock_id);
+      write_json_string(out, lock_id);
       out += ',';
     } else {
       out.assign(expect);
@@ -541,6 +541,7 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
           .end_object();
       ctx.keep_buffer(std::move(lock_id));
       ctx.keep_buffer(std::move(value));
+      ctx.keep_buffer(std::move(input_text));  // read: the views into it are no longer used
       co_return out.take();
     }
     double after = co_await ctx.now();
@@ -611,6 +612,7 @@ Task<std::string> release(OpContext& ctx, std::string input_text) {
   std::int64_t status = co_await owner_checked(ctx, basic, key, owner, true, 0, expected, {});
   JsonWriter out(std::move(expected));
   out.begin_object().key("released").boolean(status == 1).key("state").string(state_name(status)).end_object();
+  ctx.keep_buffer(std::move(input_text));  // read: the views into it are no longer used
   co_return out.take();
 }
 

@@ -148,7 +148,8 @@ class OpContext {
   /// An empty string with the capacity of an earlier operation's result or scratch text, for
   /// writing this operation's without growing a new buffer.
   std::string reusable_buffer() noexcept;
-  /// Hands a scratch buffer back for reuse (results are taken back by the engine itself).
+  /// Hands a scratch buffer (or the operation's input, once read) back for reuse; results are
+  /// taken back by the engine itself.
   void keep_buffer(std::string&& buffer) noexcept;
 
  private:
@@ -221,8 +222,9 @@ class Engine {
   FramePool frames_;
   std::unordered_map<OpId, std::unique_ptr<Operation>> operations_;
   std::vector<std::unique_ptr<Operation>> spare_operations_;  // finished ones, for reuse
-  // Finished operations' result and scratch texts, kept for their capacity (a few small ones).
-  std::array<std::string, 4> spare_buffers_;
+  // Finished operations' inputs, results and scratch texts, kept for their capacity (a few
+  // small ones: a lock cycle passes eight texts through here).
+  std::array<std::string, 8> spare_buffers_;
   std::size_t spare_buffer_count_ = 0;
   std::unordered_map<CallId, PendingCall> calls_;
   CallId next_call_ = 1;

@@ -158,6 +158,20 @@ std::size_t unescape_in_place(char* text, std::size_t size) noexcept;
 /// Appends `value` in decimal (no allocation, unlike std::to_string).
 void append_integer(std::string& out, std::int64_t value);
 
+/// append_json_string (json.hpp) for the hot paths: the same escaping, but it grows `out`
+/// geometrically. Emscripten 3.1.6 ships libc++ built before C++20, whose string::reserve
+/// reallocates to exactly the size asked for -- and shrinks a larger buffer -- so the reserve
+/// in append_json_string costs a malloc, a copy of the whole buffer and a free on almost every
+/// call into a reused buffer.
+void write_json_string(std::string& out, std::string_view text);
+
+/// Room for `extra` more bytes in `out`, growing it geometrically (see write_json_string: never
+/// call reserve with less than the capacity).
+inline void make_room(std::string& out, std::size_t extra) {
+  std::size_t need = out.size() + extra;
+  if (need > out.capacity()) out.reserve(need > 2 * out.capacity() ? need : 2 * out.capacity());
+}
+
 class JsonWriter {
  public:
   JsonWriter() = default;
