@@ -8,6 +8,8 @@
 
 namespace agent_tools {
 
+using namespace std::literals;  // "..."sv: literals whose length the compiler knows
+
 const char* kind_name(JsonKind kind) noexcept {
   switch (kind) {
     case JsonKind::null: return "null";
@@ -458,7 +460,11 @@ FieldViews FieldViews::object(const FieldView& field, ErrorCode on_malformed, st
 // Names are short and mostly differ in length or first letter: checking those first spares
 // most comparisons the call to memcmp (not inlined in wasm).
 static bool same_name(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && (a.empty() || a[0] == b[0]) && a == b;
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
 }
 
 const FieldView* FieldViews::find(std::string_view name) const noexcept {
@@ -477,27 +483,43 @@ const FieldView& FieldViews::operator[](std::string_view name) const noexcept {
   return field ? *field : absent;
 }
 
-void append_integer(std::string& out, std::int64_t value) {
-  char digits[20];
-  char* end = digits + sizeof digits;
-  char* p = end;
-  // Through unsigned, so the most negative value needs no special case.
-  std::uint64_t magnitude = value < 0 ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
-  do {
-    *--p = static_cast<char>('0' + magnitude % 10);
-    magnitude /= 10;
-  } while (magnitude);
-  if (value < 0) out += '-';
-  out.append(p, static_cast<std::size_t>(end - p));
+// --- TextBuffer and the hot-path writers ----------------------------------------------------------
+
+void TextBuffer::grow(std::size_t n) {
+  std::size_t want = size_ + n;
+  // resize (not reserve: see write_json_string) doubles the storage through libc++'s own growth.
+  text_.resize(want > 2 * text_.size() ? (want > 256 ? want : 256) : 2 * text_.size());
 }
 
-void write_json_string(std::string& out, std::string_view text) {
+void append_integer(TextBuffer& out, std::int64_t value) {
+  char* w = out.room(20);
+  // Through unsigned, so the most negative value needs no special case.
+  std::uint64_t magnitude = value < 0 ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
+  char digits[20];
+  std::size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude);
+  std::size_t length = 0;
+  if (value < 0) w[length++] = '-';
+  while (n) w[length++] = digits[--n];
+  out.commit(length);
+}
+
+void append_integer(std::string& out, std::int64_t value) {
+  TextBuffer text = TextBuffer::after(std::move(out));
+  append_integer(text, value);
+  out = text.take();
+}
+
+void write_json_string(TextBuffer& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
-  make_room(out, text.size() + 2);
-  out += '"';
+  out.push_back('"');
   auto p = reinterpret_cast<const unsigned char*>(text.data());
   const auto end = p + text.size();
   const unsigned char* run = p;  // start of bytes that can be copied as they are
+  auto flush = [&] { out.append(std::string_view(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run))); };
   while (p < end) {
     p = skip_plain(p, end);
     if (p == end) break;
@@ -508,7 +530,7 @@ void write_json_string(std::string& out, std::string_view text) {
         continue;
       }
     }
-    out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+    flush();
     char escape[6] = {'\\', 0, '0', '0', kHex[c >> 4], kHex[c & 15]};
     switch (c) {
       case '"': escape[1] = '"'; break;
@@ -521,71 +543,73 @@ void write_json_string(std::string& out, std::string_view text) {
       default: escape[1] = 'u';
     }
     if (c >= 0x80) {
-      out.append("\xEF\xBF\xBD", 3);  // invalid UTF-8 byte: U+FFFD, as append_json_string writes
+      out.append("\xEF\xBF\xBD"sv);  // invalid UTF-8 byte: U+FFFD, as append_json_string writes
     } else {
-      out.append(escape, escape[1] == 'u' ? 6 : 2);
+      out.append(std::string_view(escape, escape[1] == 'u' ? 6 : 2));
     }
     run = ++p;
   }
-  out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
-  out += '"';
+  flush();
+  out.push_back('"');
+}
+
+void write_json_string(std::string& out, std::string_view text) {
+  TextBuffer buffer = TextBuffer::after(std::move(out));
+  write_json_string(buffer, text);
+  out = buffer.take();
 }
 
 // --- JsonWriter ------------------------------------------------------------------------------------
 
 void JsonWriter::separate() {
-  if (comma_) {
-    out_ += ',';
-  } else if (out_.empty()) {
-    make_room(out_, 256);  // most documents the core writes are a few hundred bytes: grow once
-  }
+  if (comma_) out_.push_back(',');
   comma_ = true;
 }
 
 JsonWriter& JsonWriter::begin_object() {
   separate();
-  out_ += '{';
+  out_.push_back('{');
   comma_ = false;
   return *this;
 }
 
 JsonWriter& JsonWriter::end_object() {
-  out_ += '}';
+  out_.push_back('}');
   comma_ = true;
   return *this;
 }
 
 JsonWriter& JsonWriter::begin_array() {
   separate();
-  out_ += '[';
+  out_.push_back('[');
   comma_ = false;
   return *this;
 }
 
 JsonWriter& JsonWriter::end_array() {
-  out_ += ']';
+  out_.push_back(']');
   comma_ = true;
   return *this;
 }
 
 JsonWriter& JsonWriter::key(std::string_view name) {
   separate();
-  out_ += '"';
-  out_ += name;  // the core's own literals: nothing to escape
-  out_ += "\":";
+  out_.push_back('"');
+  out_.append(name);  // the core's own literals: nothing to escape
+  out_.append("\":"sv);
   comma_ = false;
   return *this;
 }
 
 JsonWriter& JsonWriter::null() {
   separate();
-  out_ += "null";
+  out_.append("null"sv);
   return *this;
 }
 
 JsonWriter& JsonWriter::boolean(bool b) {
   separate();
-  out_ += b ? "true" : "false";
+  out_.append(b ? "true"sv : "false"sv);
   return *this;
 }
 
@@ -603,7 +627,7 @@ JsonWriter& JsonWriter::string(std::string_view s) {
 
 JsonWriter& JsonWriter::raw(std::string_view json_text) {
   separate();
-  out_ += json_text;
+  out_.append(json_text);
   return *this;
 }
 

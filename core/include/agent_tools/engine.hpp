@@ -18,12 +18,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <cstddef>
 #include <vector>
 
 #include "agent_tools/coro.hpp"
 #include "agent_tools/error.hpp"
 #include "agent_tools/json.hpp"
+#include "agent_tools/json_text.hpp"
 
 namespace agent_tools {
 
@@ -42,6 +43,88 @@ struct CallSlot {
 };
 /// Throws the Error a failed host call carries ({"code","message"[,"details"]} as JSON text).
 [[noreturn]] void throw_host_failure(std::string_view text);
+
+/// A map from 32-bit ids to values, in one array (open addressing, linear probing, deletion by
+/// backward shift): inserting and erasing allocate nothing once it has grown, where
+/// std::unordered_map allocates a node per entry -- two per host call on the engine's hot path.
+template <class V>
+class IdMap {
+ public:
+  V* find(std::uint32_t key) noexcept {
+    std::size_t i = index_of(key);
+    return i == slots_.size() ? nullptr : &slots_[i].value;
+  }
+  const V* find(std::uint32_t key) const noexcept { return const_cast<IdMap*>(this)->find(key); }
+  bool contains(std::uint32_t key) const noexcept { return find(key) != nullptr; }
+
+  /// Adds `key`, which must be absent. The reference is valid until the next insert or erase.
+  V& insert(std::uint32_t key, V value) {
+    if ((size_ + 1) * 4 > slots_.size() * 3) grow();
+    std::size_t i = home(key);
+    while (slots_[i].used) i = (i + 1) & mask();
+    slots_[i].key = key;
+    slots_[i].used = true;
+    slots_[i].value = std::move(value);
+    ++size_;
+    return slots_[i].value;
+  }
+
+  /// Removes `key` (and its value) if present.
+  void erase(std::uint32_t key) noexcept {
+    std::size_t hole = index_of(key);
+    if (hole == slots_.size()) return;
+    slots_[hole].value = V();
+    slots_[hole].used = false;
+    --size_;
+    // Pull back later entries of the run that can no longer be reached past the hole.
+    for (std::size_t i = (hole + 1) & mask(); slots_[i].used; i = (i + 1) & mask()) {
+      std::size_t want = home(slots_[i].key);
+      bool reachable = hole <= i ? (want > hole && want <= i) : (want > hole || want <= i);
+      if (reachable) continue;
+      slots_[hole] = std::move(slots_[i]);
+      slots_[i].value = V();
+      slots_[i].used = false;
+      hole = i;
+    }
+  }
+
+  std::size_t size() const noexcept { return size_; }
+  void clear() noexcept {
+    slots_.clear();
+    size_ = 0;
+  }
+
+ private:
+  struct Slot {
+    std::uint32_t key = 0;
+    bool used = false;
+    V value{};
+  };
+  std::size_t mask() const noexcept { return slots_.size() - 1; }
+  // The slot holding `key`, or slots_.size() when it is absent.
+  std::size_t index_of(std::uint32_t key) const noexcept {
+    if (size_ == 0) return slots_.size();
+    for (std::size_t i = home(key);; i = (i + 1) & mask()) {
+      if (!slots_[i].used) return slots_.size();
+      if (slots_[i].key == key) return i;
+    }
+  }
+  // Fibonacci hashing: consecutive ids land far apart.
+  std::size_t home(std::uint32_t key) const noexcept {
+    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 32) & mask();
+  }
+  void grow() {
+    std::vector<Slot> old(slots_.empty() ? 16 : slots_.size() * 2);
+    old.swap(slots_);
+    size_ = 0;
+    for (Slot& slot : old) {
+      if (slot.used) insert(slot.key, std::move(slot.value));
+    }
+  }
+
+  std::vector<Slot> slots_;  // a power of two in size
+  std::size_t size_ = 0;
+};
 }  // namespace detail
 
 /// A KV command for OpContext::kv, e.g. EVALSHA <sha> 2 <key> <key>:fence <value> <ttl>. Its
@@ -62,7 +145,7 @@ class KvCommand {
   std::size_t size() const noexcept { return count_; }
   std::string_view name() const noexcept { return count_ ? parts_[0].text : std::string_view(); }
   /// Appends the command as a JSON array of strings.
-  void write_json(std::string& out) const;
+  void write_json(TextBuffer& out) const;
 
  private:
   struct Part {
@@ -196,9 +279,9 @@ class Engine {
  private:
   struct Operation;
   struct PendingCall {
-    Operation* op;
+    Operation* op = nullptr;
     coro::coroutine_handle<> waiter;
-    detail::CallSlot* slot;
+    detail::CallSlot* slot = nullptr;
   };
   template <class T>
   friend class HostCall;
@@ -210,7 +293,7 @@ class Engine {
   void run(OpId op, coro::coroutine_handle<> step);
   void finish(OpId op, bool ok, std::string_view payload);
   void fail(OpId op, const Error& error);
-  std::string& begin_event();
+  TextBuffer& begin_event();
   void emit_abort(CallId call);
   bool is_cancelled(OpId op) const noexcept;
 
@@ -220,17 +303,17 @@ class Engine {
   // Where the operations' coroutine frames come from. Declared first so it goes last: every
   // frame lives in an operation.
   FramePool frames_;
-  std::unordered_map<OpId, std::unique_ptr<Operation>> operations_;
+  detail::IdMap<std::unique_ptr<Operation>> operations_;
   std::vector<std::unique_ptr<Operation>> spare_operations_;  // finished ones, for reuse
   // Finished operations' inputs, results and scratch texts, kept for their capacity (a few
   // small ones: a lock cycle passes eight texts through here).
   std::array<std::string, 8> spare_buffers_;
   std::size_t spare_buffer_count_ = 0;
-  std::unordered_map<CallId, PendingCall> calls_;
+  detail::IdMap<PendingCall> calls_;
   CallId next_call_ = 1;
   double clock_ = -1;        // < 0: the host passes no clock; ask it
   std::string entropy_;      // unused random bytes, as hex
-  std::string events_;
+  TextBuffer events_;
   bool events_taken_ = false;  // events_ was handed out: the next event starts a new array
   EngineStats counters_;
 };

@@ -13,8 +13,10 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "agent_tools/error.hpp"
@@ -155,8 +157,80 @@ class FieldViews {
 /// returns the decoded length, which is never more than `size`.
 std::size_t unescape_in_place(char* text, std::size_t size) noexcept;
 
+/// Text written through a pointer into room made ahead in a std::string, whose size runs ahead
+/// of the text. In wasm every std::string append is an out-of-line call into Emscripten's
+/// prebuilt libc++ (and short copies another call, to memcpy); JSON is written in pieces of a
+/// few bytes, so that was most of the cost of writing it. Here a piece costs a bounds check and
+/// an inline copy, and the string is resized only when the room runs out.
+class TextBuffer {
+ public:
+  TextBuffer() = default;
+  /// Writes over `buffer`, reusing its storage.
+  explicit TextBuffer(std::string buffer) noexcept : text_(std::move(buffer)) {}
+  /// Appends to `buffer`'s text.
+  static TextBuffer after(std::string buffer) noexcept {
+    TextBuffer out(std::move(buffer));
+    out.size_ = out.text_.size();
+    return out;
+  }
+
+  // Always inlined: the engine's file is compiled for size, where clang would keep even these
+  // as calls.
+  [[gnu::always_inline]] void append(std::string_view piece) {
+    copy_bytes(room(piece.size()), piece.data(), piece.size());
+    size_ += piece.size();
+  }
+  [[gnu::always_inline]] void push_back(char c) {
+    *room(1) = c;
+    ++size_;
+  }
+  void pop_back() noexcept { --size_; }
+  /// A pointer to at least `n` writable bytes after the text; commit() what was written.
+  [[gnu::always_inline]] char* room(std::size_t n) {
+    if (text_.size() - size_ < n) grow(n);
+    return text_.data() + size_;
+  }
+  void commit(std::size_t n) noexcept { size_ += n; }
+
+  void clear() noexcept { size_ = 0; }
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
+  /// The storage held, written or not (to drop an oversized buffer).
+  std::size_t storage() const noexcept { return text_.size(); }
+  std::string_view view() const noexcept { return {text_.data(), size_}; }
+  /// The text as a string (its storage moves with it); the buffer is left empty.
+  std::string take() {
+    text_.resize(size_);
+    size_ = 0;
+    return std::exchange(text_, std::string());
+  }
+
+ private:
+  // A plain loop for the short pieces JSON is made of (a call to memcpy costs more in wasm).
+#if defined(__clang__)
+  [[clang::no_builtin("memcpy")]]  // keep clang from turning the loop back into that call
+#endif
+  [[gnu::always_inline]] static void copy_bytes(char* to, const char* from, std::size_t n) noexcept {
+    if (n > 256) {
+      std::memcpy(to, from, n);
+      return;
+    }
+    for (; n >= 8; n -= 8, to += 8, from += 8) {
+      std::uint64_t word;
+      __builtin_memcpy(&word, from, 8);
+      __builtin_memcpy(to, &word, 8);
+    }
+    for (; n; --n) *to++ = *from++;
+  }
+  void grow(std::size_t n);
+
+  std::string text_;
+  std::size_t size_ = 0;
+};
+
 /// Appends `value` in decimal (no allocation, unlike std::to_string).
 void append_integer(std::string& out, std::int64_t value);
+void append_integer(TextBuffer& out, std::int64_t value);
 
 /// append_json_string (json.hpp) for the hot paths: the same escaping, but it grows `out`
 /// geometrically. Emscripten 3.1.6 ships libc++ built before C++20, whose string::reserve
@@ -164,6 +238,7 @@ void append_integer(std::string& out, std::int64_t value);
 /// in append_json_string costs a malloc, a copy of the whole buffer and a free on almost every
 /// call into a reused buffer.
 void write_json_string(std::string& out, std::string_view text);
+void write_json_string(TextBuffer& out, std::string_view text);
 
 /// Room for `extra` more bytes in `out`, growing it geometrically (see write_json_string: never
 /// call reserve with less than the capacity).
@@ -175,8 +250,8 @@ inline void make_room(std::string& out, std::size_t extra) {
 class JsonWriter {
  public:
   JsonWriter() = default;
-  /// Writes into `buffer` (cleared first), reusing its capacity.
-  explicit JsonWriter(std::string buffer) noexcept : out_(std::move(buffer)) { out_.clear(); }
+  /// Writes over `buffer`, reusing its storage.
+  explicit JsonWriter(std::string buffer) noexcept : out_(std::move(buffer)) {}
   JsonWriter& begin_object();
   JsonWriter& end_object();
   JsonWriter& begin_array();
@@ -192,12 +267,12 @@ class JsonWriter {
   /// Text that is already valid JSON, copied as it is.
   JsonWriter& raw(std::string_view json_text);
 
-  std::string& text() noexcept { return out_; }
-  std::string take() noexcept { return std::move(out_); }
+  std::string_view view() const noexcept { return out_.view(); }
+  std::string take() { return out_.take(); }
 
  private:
   void separate();
-  std::string out_;
+  TextBuffer out_;
   bool comma_ = false;  // a value precedes at this level, so the next one needs a comma
 };
 
