@@ -531,9 +531,14 @@ void write_json_string(TextBuffer& out, std::string_view text) {
       }
     }
     flush();
+    run = ++p;
+    // Quotes first: a lock value inside a command argument is JSON in a JSON string, full of them.
+    if (c == '"') {
+      out.append("\\\""sv);
+      continue;
+    }
     char escape[6] = {'\\', 0, '0', '0', kHex[c >> 4], kHex[c & 15]};
     switch (c) {
-      case '"': escape[1] = '"'; break;
       case '\\': escape[1] = '\\'; break;
       case '\n': escape[1] = 'n'; break;
       case '\r': escape[1] = 'r'; break;
@@ -547,7 +552,6 @@ void write_json_string(TextBuffer& out, std::string_view text) {
     } else {
       out.append(std::string_view(escape, escape[1] == 'u' ? 6 : 2));
     }
-    run = ++p;
   }
   flush();
   out.push_back('"');
