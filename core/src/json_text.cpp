@@ -497,10 +497,18 @@ void append_integer(TextBuffer& out, std::int64_t value) {
   std::uint64_t magnitude = value < 0 ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
   char digits[20];
   std::size_t n = 0;
+  // Eight digits at a time in 32 bits: wasm has no 64-bit multiply-high, so a 64-bit division by
+  // ten is a real division, and timestamps have thirteen digits.
+  while (magnitude >= 100000000) {
+    auto low = static_cast<std::uint32_t>(magnitude % 100000000);
+    magnitude /= 100000000;
+    for (int i = 0; i < 8; ++i, low /= 10) digits[n++] = static_cast<char>('0' + low % 10);
+  }
+  auto rest = static_cast<std::uint32_t>(magnitude);
   do {
-    digits[n++] = static_cast<char>('0' + magnitude % 10);
-    magnitude /= 10;
-  } while (magnitude);
+    digits[n++] = static_cast<char>('0' + rest % 10);
+    rest /= 10;
+  } while (rest);
   std::size_t length = 0;
   if (value < 0) w[length++] = '-';
   while (n) w[length++] = digits[--n];

@@ -22,15 +22,21 @@ std::size_t write_iso8601(double ms, char* out) noexcept {
   if (month <= 2) ++year;
   // Fixed-width fields written by hand: printf would pull in tens of kilobytes of wasm.
   char* w = out;
+  // (32-bit digits: every field but a far-off year fits, and wasm divides 64-bit values slowly.)
   auto put = [&w](std::int64_t value, int width) {
     if (value < 0) *w++ = '-';
     std::uint64_t magnitude = value < 0 ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
     char digits[20];
     int n = 0;
-    do {
+    while (magnitude > 0xFFFFFFFFu) {
       digits[n++] = static_cast<char>('0' + magnitude % 10);
       magnitude /= 10;
-    } while (magnitude);
+    }
+    auto small = static_cast<std::uint32_t>(magnitude);
+    do {
+      digits[n++] = static_cast<char>('0' + small % 10);
+      small /= 10;
+    } while (small);
     for (int i = n; i < width; ++i) *w++ = '0';
     while (n) *w++ = digits[--n];
   };
@@ -40,13 +46,14 @@ std::size_t write_iso8601(double ms, char* out) noexcept {
   *w++ = '-';
   put(day, 2);
   *w++ = 'T';
-  put(in_day / 3600000, 2);
+  auto ms_of_day = static_cast<std::uint32_t>(in_day);  // < 86,400,000
+  put(ms_of_day / 3600000, 2);
   *w++ = ':';
-  put(in_day / 60000 % 60, 2);
+  put(ms_of_day / 60000 % 60, 2);
   *w++ = ':';
-  put(in_day / 1000 % 60, 2);
+  put(ms_of_day / 1000 % 60, 2);
   *w++ = '.';
-  put(in_day % 1000, 3);
+  put(ms_of_day % 1000, 3);
   *w++ = 'Z';
   return static_cast<std::size_t>(w - out);
 }

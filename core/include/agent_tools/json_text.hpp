@@ -169,8 +169,9 @@ class TextBuffer {
   explicit TextBuffer(std::string buffer) noexcept : text_(std::move(buffer)) {}
   /// Appends to `buffer`'s text.
   static TextBuffer after(std::string buffer) noexcept {
+    std::size_t kept = buffer.size();
     TextBuffer out(std::move(buffer));
-    out.size_ = out.text_.size();
+    out.size_ = kept;
     return out;
   }
 
