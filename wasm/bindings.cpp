@@ -3,10 +3,12 @@
 // driver to decode at once). Nothing here calls back into JS, so nothing can re-enter.
 //
 // Memory ownership across the boundary:
-// - Documents going in (operation inputs, host replies) are copied by the JS driver into a buffer
-//   it allocates with _malloc, after checking the allocation succeeded (embind's own string
-//   marshalling would write through a null pointer if malloc failed). The method takes ownership
-//   and frees the buffer before returning, whatever happens.
+// - Documents going in (operation inputs, host replies) are written by the JS driver into one
+//   input buffer the engine owns and reuses for every input (agent_tools_input hands it out,
+//   grown to the size asked for, or null when memory is exhausted, which the driver checks:
+//   embind's own string marshalling would write through a null pointer). A malloc and a free per
+//   input cost more than a lock operation's step in the core. Each input reads the buffer before
+//   returning; a buffer grown past kKeptInputBytes is freed after the input that needed it.
 // - Events coming out stay in the engine's buffer until the next input; the driver decodes them
 //   into a JS string straight after the call, so JS never keeps a view into wasm memory, which
 //   memory growth would detach.
@@ -26,33 +28,38 @@ namespace {
 
 using agent_tools::Engine;
 
-// A (pointer, length) buffer allocated by the driver with _malloc; freed when this goes.
-struct OwnedBuffer {
-  OwnedBuffer(std::uintptr_t address, std::size_t size)
-      : data(reinterpret_cast<char*>(address)), length(size) {}
-  ~OwnedBuffer() { std::free(data); }
-  OwnedBuffer(const OwnedBuffer&) = delete;
-  OwnedBuffer& operator=(const OwnedBuffer&) = delete;
-  std::string_view view() const noexcept { return {data, length}; }
-  char* data;
-  std::size_t length;
-};
-
 class WasmEngine {
  public:
+  WasmEngine() = default;
+  WasmEngine(const WasmEngine&) = delete;
+  WasmEngine& operator=(const WasmEngine&) = delete;
+  ~WasmEngine() { std::free(input_); }
+
+  // The buffer the next input's text goes into, with room for `size` bytes; null if there is no
+  // memory for that (the old buffer is then gone too).
+  char* input(std::size_t size) noexcept {
+    if (size > input_capacity_) {
+      std::free(input_);
+      input_capacity_ = size < 1024 ? 1024 : size;
+      input_ = static_cast<char*>(std::malloc(input_capacity_));
+      if (!input_) input_capacity_ = 0;
+    }
+    return input_;
+  }
+
   // Each input returns the length of the events it produced; agent_tools_events() points at
   // them. Every input carries the host's clock (ms since the epoch), read by the core as "now".
-  std::size_t start(std::uint32_t op, char* buffer, std::size_t name_length, std::size_t length, double now) {
-    OwnedBuffer owned(reinterpret_cast<std::uintptr_t>(buffer), length);
-    std::string_view all = owned.view();
+  // The text is the first `length` bytes of the input buffer.
+  std::size_t start(std::uint32_t op, std::size_t name_length, std::size_t length, double now) {
+    std::string_view all = input_text(length);
     if (name_length > all.size()) name_length = all.size();
     engine_.set_clock(now);
     return guarded([&] { engine_.start(op, all.substr(0, name_length), all.substr(name_length)); });
   }
-  std::size_t resume(std::uint32_t call, bool ok, char* buffer, std::size_t length, double now) {
-    OwnedBuffer owned(reinterpret_cast<std::uintptr_t>(buffer), length);
+  std::size_t resume(std::uint32_t call, bool ok, std::size_t length, double now) {
+    std::string_view reply = input_text(length);
     engine_.set_clock(now);
-    return guarded([&] { engine_.resume(call, ok, owned.view()); });
+    return guarded([&] { engine_.resume(call, ok, reply); });
   }
   std::size_t cancel(std::uint32_t op, double now) {
     engine_.set_clock(now);
@@ -78,6 +85,12 @@ class WasmEngine {
   }
 
  private:
+  static constexpr std::size_t kKeptInputBytes = 1 << 20;
+
+  std::string_view input_text(std::size_t length) const noexcept {
+    return {input_, input_ && length <= input_capacity_ ? length : 0};
+  }
+
   template <class F>
   std::size_t guarded(F&& input) {
     try {
@@ -88,6 +101,11 @@ class WasmEngine {
     } catch (...) {
       events_ = kInternalError;
     }
+    if (input_capacity_ > kKeptInputBytes) {  // one huge document should not stay allocated
+      std::free(input_);
+      input_ = nullptr;
+      input_capacity_ = 0;
+    }
     return events_.size();
   }
   // Events for the few failures the core cannot report itself (out of memory while recording
@@ -96,6 +114,8 @@ class WasmEngine {
   static constexpr std::string_view kInternalError = R"([{"fault":"internal error"}])";
   Engine engine_;
   std::string_view events_;  // the engine's buffer (or a constant above) until the next input
+  char* input_ = nullptr;
+  std::size_t input_capacity_ = 0;
 };
 
 }  // namespace
@@ -112,17 +132,20 @@ EMSCRIPTEN_BINDINGS(agent_tools) {
 
 extern "C" {
 
-/// `buffer` (from _malloc, owned by the core from here on) holds the operation name followed by
-/// its JSON input; the first `name_length` bytes are the name.
-EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_start(WasmEngine* engine, std::uint32_t op, char* buffer,
-                                                   std::size_t name_length, std::size_t length, double now) {
-  return engine->start(op, buffer, name_length, length, now);
+/// Where to write the next input's `size` bytes (null: out of memory). Valid until the input.
+EMSCRIPTEN_KEEPALIVE char* agent_tools_input(WasmEngine* engine, std::size_t size) { return engine->input(size); }
+
+/// The input buffer holds the operation name followed by its JSON input; the first
+/// `name_length` of its `length` bytes are the name.
+EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_start(WasmEngine* engine, std::uint32_t op, std::size_t name_length,
+                                                   std::size_t length, double now) {
+  return engine->start(op, name_length, length, now);
 }
 
-/// `buffer` (owned by the core from here on) holds the reply's JSON text.
-EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_resume(WasmEngine* engine, std::uint32_t call, int ok, char* buffer,
-                                                    std::size_t length, double now) {
-  return engine->resume(call, ok != 0, buffer, length, now);
+/// The input buffer holds the reply's JSON text (`length` bytes).
+EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_resume(WasmEngine* engine, std::uint32_t call, int ok, std::size_t length,
+                                                    double now) {
+  return engine->resume(call, ok != 0, length, now);
 }
 
 EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_cancel(WasmEngine* engine, std::uint32_t op, double now) {

@@ -8,6 +8,10 @@
 
 namespace agent_tools {
 
+using namespace std::literals;  // "..."sv: literals whose length the compiler knows
+
+// Finished operations are kept for reuse (with the capacity of `pending`), so starting one
+// usually allocates nothing for its bookkeeping.
 struct Engine::Operation {
   Operation(Engine& engine, OpId id) : context(engine, id) {}
   OpContext context;
@@ -68,14 +72,50 @@ std::string expect_hex(std::string&& reply) {
 
 HostCall<std::string> OpContext::kv(const std::vector<std::string>& args) {
   JsonWriter out;
-  std::size_t size = 2;
-  for (const std::string& arg : args) size += arg.size() + 3;
-  out.text().reserve(size + size / 8);  // room for a few escapes
   out.begin_array();
   for (const std::string& arg : args) out.string(arg);
   out.end_array();
   return {*this, HostCallKind::kv, out.take(), &keep_text};
 }
+
+KvCommand& KvCommand::add(std::string_view text, std::string_view suffix) {
+  if (count_ == kMaxParts) throw Error(ErrorCode::internal, "KV command has too many parts");
+  parts_[count_++] = Part{text, suffix, 0, false};
+  return *this;
+}
+
+KvCommand& KvCommand::add(std::int64_t number) {
+  if (count_ == kMaxParts) throw Error(ErrorCode::internal, "KV command has too many parts");
+  parts_[count_++] = Part{{}, {}, number, true};
+  return *this;
+}
+
+void KvCommand::replace(std::size_t index, std::string_view text) {
+  if (index < count_) parts_[index] = Part{text, {}, 0, false};
+}
+
+void KvCommand::write_json(TextBuffer& out) const {
+  out.push_back('[');
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (i) out.push_back(',');
+    const Part& part = parts_[i];
+    if (part.is_number) {
+      out.push_back('"');
+      append_integer(out, part.number);
+      out.push_back('"');
+      continue;
+    }
+    write_json_string(out, part.text);
+    if (!part.suffix.empty()) {
+      out.pop_back();  // the closing quote: the suffix goes inside
+      out.append(part.suffix);
+      out.push_back('"');
+    }
+  }
+  out.push_back(']');
+}
+
+HostCall<std::string> OpContext::kv(const KvCommand& command) { return {*this, command, &keep_text}; }
 
 HostCall<std::string> OpContext::http(std::string request) {
   return {*this, HostCallKind::http, std::move(request), &keep_text};
@@ -105,6 +145,15 @@ Task<std::string> OpContext::random_hex(std::uint32_t count) {
   co_return out;
 }
 
+bool OpContext::take_random_hex(std::uint32_t count, char* out) noexcept {
+  std::string& pool = engine_.entropy_;
+  std::size_t want = std::size_t{count} * 2;
+  if (pool.size() < want) return false;
+  pool.copy(out, want, pool.size() - want);
+  pool.resize(pool.size() - want);
+  return true;
+}
+
 HostCall<std::string> OpContext::host_random_hex(std::uint32_t count) {
   if (count > MAX_RANDOM_BYTES) {
     throw Error(ErrorCode::invalid_argument, "random request exceeds MAX_RANDOM_BYTES");
@@ -113,6 +162,21 @@ HostCall<std::string> OpContext::host_random_hex(std::uint32_t count) {
 }
 
 bool OpContext::cancelled() const noexcept { return engine_.is_cancelled(id_); }
+
+std::string OpContext::reusable_buffer() noexcept {
+  if (engine_.spare_buffer_count_ == 0) return {};
+  std::string buffer = std::move(engine_.spare_buffers_[--engine_.spare_buffer_count_]);
+  buffer.clear();
+  return buffer;
+}
+
+void OpContext::keep_buffer(std::string&& buffer) noexcept { engine_.keep_buffer(std::move(buffer)); }
+
+void Engine::keep_buffer(std::string&& buffer) noexcept {
+  // Small ones only: a buffer that once held a large result should not stay allocated.
+  if (spare_buffer_count_ == spare_buffers_.size() || buffer.capacity() > 4096) return;
+  spare_buffers_[spare_buffer_count_++] = std::move(buffer);
+}
 
 // --- Engine -----------------------------------------------------------------------------------
 
@@ -126,19 +190,22 @@ Engine::~Engine() {
 
 // Events are written straight into the output text: building a json object per event only to
 // serialise it again showed up as the largest cost of a host call.
-std::string& Engine::begin_event() {
+TextBuffer& Engine::begin_event() {
   if (events_taken_) {
     events_taken_ = false;
     // Keep the buffer for the next input, unless one huge event left it oversized.
-    if (events_.capacity() > (1u << 20)) events_ = std::string();
+    if (events_.storage() > (1u << 20)) events_ = TextBuffer();
     events_.clear();
   }
-  events_ += events_.empty() ? '[' : ',';
+  events_.push_back(events_.empty() ? '[' : ',');
   return events_;
 }
 
 void Engine::emit_abort(CallId call) {
-  begin_event() += "{\"abort\":" + std::to_string(call) + '}';
+  auto& out = begin_event();
+  out.append("{\"abort\":"sv);
+  append_integer(out, call);
+  out.push_back('}');
 }
 
 std::string_view Engine::take_events() {
@@ -147,62 +214,83 @@ std::string_view Engine::take_events() {
     events_.clear();
     return "[]";
   }
-  events_ += ']';
+  events_.push_back(']');
   events_taken_ = true;
-  return events_;
+  return events_.view();
 }
 
 EngineStats Engine::stats() const noexcept {
   EngineStats s = counters_;
   s.live_operations = operations_.size();
   s.pending_calls = calls_.size();
+  s.live_frames = frames_.live_frames();
+  s.cached_frame_bytes = frames_.cached_bytes();
   return s;
 }
 
 bool Engine::is_cancelled(OpId op) const noexcept {
-  auto it = operations_.find(op);
-  return it != operations_.end() && it->second->cancelled;
+  const auto* operation = operations_.find(op);
+  return operation && (*operation)->cancelled;
 }
 
-CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args,
+CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args, const KvCommand* command,
                          coro::coroutine_handle<> waiter, detail::CallSlot* slot) {
   // Ids wrap after 2^32 calls; skip 0 and any id still in flight.
-  while (next_call_ == 0 || calls_.count(next_call_)) ++next_call_;
+  while (next_call_ == 0 || calls_.contains(next_call_)) ++next_call_;
   CallId id = next_call_++;
-  Operation* owner = operations_.at(op).get();
-  calls_.emplace(id, PendingCall{owner, waiter, slot});
+  auto* operation = operations_.find(op);
+  if (!operation) throw Error(ErrorCode::internal, "host call from an operation that is not running");
+  Operation* owner = operation->get();
+  calls_.insert(id, PendingCall{owner, waiter, slot});
   owner->pending.push_back(id);
   auto& out = begin_event();
-  out += "{\"call\":";
-  out += std::to_string(id);
-  out += ",\"op\":";
-  out += std::to_string(op);
-  out += ",\"kind\":\"";
-  out += to_string(kind);
-  out += '"';
-  if (!args.empty()) {
-    out += ",\"args\":";
-    out += args;
+  out.append("{\"call\":"sv);
+  append_integer(out, id);
+  out.append(",\"op\":"sv);
+  append_integer(out, op);
+  out.append(",\"kind\":\""sv);
+  out.append(to_string(kind));
+  out.push_back('"');
+  if (command) {
+    out.append(",\"args\":"sv);
+    command->write_json(out);
+  } else if (!args.empty()) {
+    out.append(",\"args\":"sv);
+    out.append(args);
   }
-  out += '}';
+  out.push_back('}');
   return id;
 }
 
 // `payload` is the value's JSON text (ok) or the error's (not ok).
 void Engine::finish(OpId op, bool ok, std::string_view payload) {
-  auto it = operations_.find(op);
-  if (it == operations_.end()) return;
+  auto* operation = operations_.find(op);
+  if (!operation) return;
   // A finished operation leaves nothing in flight (possible once operations fan out).
-  for (CallId call : it->second->pending) {
+  for (CallId call : (*operation)->pending) {
     calls_.erase(call);
     emit_abort(call);
   }
   auto& out = begin_event();
-  out += "{\"done\":" + std::to_string(op) + (ok ? ",\"value\":" : ",\"error\":");
-  out += payload;
-  out += '}';
-  operations_.erase(it);
+  out.append("{\"done\":"sv);
+  append_integer(out, op);
+  out.append(ok ? ",\"value\":"sv : ",\"error\":"sv);
+  out.append(payload);
+  out.push_back('}');
+  std::unique_ptr<Operation> finished = std::move(*operation);
+  operations_.erase(op);
+  recycle(std::move(finished));
   ++counters_.finished;
+}
+
+void Engine::recycle(std::unique_ptr<Operation> operation) noexcept {
+  operation->task = Task<std::string>();  // frees the coroutine frames
+  operation->pending.clear();
+  operation->cancelled = false;
+  if (spare_operations_.size() < 64 && operation->pending.capacity() <= 16) {
+    // (push_back cannot fail: the spare list's capacity only grows to 64 in start)
+    spare_operations_.push_back(std::move(operation));
+  }
 }
 
 void Engine::fail(OpId op, const Error& error) { finish(op, false, dump_json(error.to_json())); }
@@ -212,10 +300,13 @@ void Engine::fail(OpId op, const Error& error) { finish(op, false, dump_json(err
 void Engine::run(OpId op, coro::coroutine_handle<> step) {
   try {
     step.resume();
-    Operation& operation = *operations_.at(op);
+    auto* live = operations_.find(op);
+    if (!live) throw Error(ErrorCode::internal, "operation vanished while it ran");
+    Operation& operation = **live;
     if (!operation.task.done()) return;
     std::string value = operation.task.result();
     finish(op, true, value);
+    keep_buffer(std::move(value));  // its capacity serves the next operation's result
     return;
   } catch (const Error& e) {
     fail(op, e);
@@ -229,23 +320,33 @@ void Engine::run(OpId op, coro::coroutine_handle<> step) {
 }
 
 void Engine::start(OpId op, std::string_view name, std::string_view input_json) {
+  FramePool::Use frames(frames_);
   ++counters_.started;
-  if (operations_.count(op)) {
+  if (operations_.contains(op)) {
     // Host bug: ids must be unique among live operations. Report it on the id's stream without
     // disturbing the live operation.
-    begin_event() += "{\"fault\":\"operation id " + std::to_string(op) + " is already in flight\"}";
+    begin_event().append("{\"fault\":\"operation id " + std::to_string(op) + " is already in flight\"}");
     return;
   }
   OperationFn fn = find_operation(name);
-  auto& slot = operations_[op];
-  slot = std::make_unique<Operation>(*this, op);
+  auto& slot = operations_.insert(op, nullptr);
+  if (spare_operations_.empty()) {
+    spare_operations_.reserve(64);
+    slot = std::make_unique<Operation>(*this, op);
+  } else {
+    slot = std::move(spare_operations_.back());
+    spare_operations_.pop_back();
+    slot->context.id_ = op;
+  }
   try {
     if (!fn) throw Error(ErrorCode::unknown_operation, "unknown operation: " + std::string(name));
     if (input_json.size() > MAX_MESSAGE_BYTES) {
       throw Error(ErrorCode::input_too_large, "input is " + std::to_string(input_json.size()) +
                                                   " bytes; the limit is " + std::to_string(MAX_MESSAGE_BYTES));
     }
-    slot->task = fn(slot->context, std::string(input_json));
+    std::string input = slot->context.reusable_buffer();  // an op may give its input back for this
+    input.assign(input_json);
+    slot->task = fn(slot->context, std::move(input));
   } catch (const Error& e) {
     fail(op, e);
     return;
@@ -257,13 +358,13 @@ void Engine::start(OpId op, std::string_view name, std::string_view input_json) 
 }
 
 void Engine::deliver(CallId call, bool ok, std::string_view text) {
-  auto it = calls_.find(call);
-  if (it == calls_.end()) {
+  const PendingCall* found = calls_.find(call);
+  if (!found) {
     ++counters_.stale_replies;  // aborted, or answered twice: nothing waits for it any more
     return;
   }
-  PendingCall pending = it->second;
-  calls_.erase(it);
+  PendingCall pending = *found;
+  calls_.erase(call);
   auto& list = pending.op->pending;
   list.erase(std::find(list.begin(), list.end(), call));
   pending.slot->ok = ok;
@@ -273,7 +374,8 @@ void Engine::deliver(CallId call, bool ok, std::string_view text) {
 
 // The reply is handed over as text; the awaiting coroutine decodes (and validates) it.
 void Engine::resume(CallId call, bool ok, std::string_view reply_json) {
-  if (!calls_.count(call)) {
+  FramePool::Use frames(frames_);
+  if (!calls_.contains(call)) {
     ++counters_.stale_replies;
     return;
   }
@@ -285,15 +387,16 @@ void Engine::resume(CallId call, bool ok, std::string_view reply_json) {
 }
 
 void Engine::cancel(OpId op) {
-  auto it = operations_.find(op);
-  if (it == operations_.end()) return;
-  it->second->cancelled = true;
+  FramePool::Use frames(frames_);
+  auto* operation = operations_.find(op);
+  if (!operation) return;
+  (*operation)->cancelled = true;
   const std::string cancelled = dump_json(Error(ErrorCode::cancelled, "operation cancelled").to_json());
   // Each delivery may finish the operation (erasing it), so look it up again every round.
   for (;;) {
-    auto live = operations_.find(op);
-    if (live == operations_.end() || live->second->pending.empty()) return;
-    CallId call = live->second->pending.front();
+    auto* live = operations_.find(op);
+    if (!live || (*live)->pending.empty()) return;
+    CallId call = (*live)->pending.front();
     emit_abort(call);
     deliver(call, false, cancelled);
   }

@@ -8,6 +8,8 @@
 
 namespace agent_tools {
 
+using namespace std::literals;  // "..."sv: literals whose length the compiler knows
+
 const char* kind_name(JsonKind kind) noexcept {
   switch (kind) {
     case JsonKind::null: return "null";
@@ -146,8 +148,17 @@ std::string JsonReader::read_string() {
   return out;
 }
 
+std::string_view JsonReader::read_string_raw(bool& escaped) {
+  if (peek() != JsonKind::string) malformed();
+  std::size_t start = pos_ + 1;
+  escaped = false;
+  scan_string(nullptr, &escaped);
+  return text_.substr(start, pos_ - 1 - start);
+}
+
 // At the opening quote. Copies runs of plain bytes at once; `out` may be null (validate only).
-void JsonReader::scan_string(std::string* out) {
+// `escaped`, if given, is set when the string has an escape.
+void JsonReader::scan_string(std::string* out, bool* escaped) {
   ++pos_;
   auto p = reinterpret_cast<const unsigned char*>(text_.data()) + pos_;
   const auto end = reinterpret_cast<const unsigned char*>(text_.data()) + text_.size();
@@ -172,6 +183,7 @@ void JsonReader::scan_string(std::string* out) {
       return;
     }
     // An escape.
+    if (escaped) *escaped = true;
     if (end - p < 2) malformed();
     char e = static_cast<char>(p[1]);
     p += 2;
@@ -234,36 +246,36 @@ std::string_view JsonReader::skip() {
   return text_.substr(start, pos_ - start);
 }
 
-void JsonReader::begin_object() {
-  expect('{');
+// Opens a container: depth `depth_` (after enter()) has read no item yet.
+void JsonReader::open_item(char open) {
+  expect(open);
   enter();
-  first_.push_back(true);
+  first_[(depth_ - 1) / 64] |= std::uint64_t{1} << ((depth_ - 1) % 64);
 }
 
-void JsonReader::begin_array() {
-  expect('[');
-  enter();
-  first_.push_back(true);
-}
+void JsonReader::begin_object() { open_item('{'); }
+
+void JsonReader::begin_array() { open_item('['); }
 
 // Between items of the innermost container: false (and the container closed) at `close`.
 bool JsonReader::after_item(char close) {
-  if (first_.empty()) malformed();
+  if (depth_ == 0) malformed();
   skip_space();
   if (pos_ >= text_.size()) malformed();
-  bool first = first_.back();
+  std::uint64_t& word = first_[(depth_ - 1) / 64];
+  const std::uint64_t bit = std::uint64_t{1} << ((depth_ - 1) % 64);
   if (text_[pos_] == close) {
     // "[,]" and "[1,]" never get here: a comma is only consumed when an item follows.
     ++pos_;
-    first_.pop_back();
+    word &= ~bit;
     leave();
     return false;
   }
-  if (!first) {
+  if (!(word & bit)) {
     if (text_[pos_] != ',') malformed();
     ++pos_;
   }
-  first_.back() = false;
+  word &= ~bit;
   return true;
 }
 
@@ -277,6 +289,15 @@ bool JsonReader::member(std::string& key) {
   return true;
 }
 
+bool JsonReader::member_raw(std::string_view& key, bool& escaped) {
+  if (!after_item('}')) return false;
+  skip_space();
+  if (pos_ >= text_.size() || text_[pos_] != '"') malformed();
+  key = read_string_raw(escaped);
+  expect(':');
+  return true;
+}
+
 bool JsonReader::element() {
   if (!after_item(']')) return false;
   skip_space();
@@ -286,7 +307,7 @@ bool JsonReader::element() {
 
 void JsonReader::finish() {
   skip_space();
-  if (pos_ != text_.size() || !first_.empty()) malformed();
+  if (pos_ != text_.size() || depth_ != 0) malformed();
 }
 
 // --- Fields ----------------------------------------------------------------------------------------
@@ -338,79 +359,287 @@ const Field& Fields::operator[](std::string_view name) const noexcept {
   return field ? *field : absent;
 }
 
+// --- FieldViews ------------------------------------------------------------------------------------
+
+std::size_t unescape_in_place(char* text, std::size_t size) noexcept {
+  const char* read = text;
+  const char* end = text + size;
+  char* write = text;
+  auto hex4 = [&]() -> std::uint32_t {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4 && read < end; ++i, ++read) {
+      v = v * 16 + static_cast<std::uint32_t>(hex_value(static_cast<unsigned char>(*read)));
+    }
+    return v;
+  };
+  while (read < end) {
+    if (*read != '\\') {
+      *write++ = *read++;
+      continue;
+    }
+    if (end - read < 2) break;  // cannot happen in a validated literal
+    char e = read[1];
+    read += 2;
+    switch (e) {
+      case 'b': *write++ = '\b'; break;
+      case 'f': *write++ = '\f'; break;
+      case 'n': *write++ = '\n'; break;
+      case 'r': *write++ = '\r'; break;
+      case 't': *write++ = '\t'; break;
+      case 'u': {
+        std::uint32_t cp = hex4();
+        if (cp >= 0xD800 && cp <= 0xDBFF && end - read >= 6) {  // a validated pair: high, then low
+          read += 2;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4() - 0xDC00);
+        }
+        write = write_utf8(write, cp);  // at most 4 bytes for the 6 or 12 read
+        break;
+      }
+      default: *write++ = e;  // '"', '\\', '/'
+    }
+  }
+  return static_cast<std::size_t>(write - text);
+}
+
+FieldViews FieldViews::parse(char* text, std::size_t size, ErrorCode on_malformed, std::string_view what) {
+  JsonReader reader(std::string_view(text, size), on_malformed, what);
+  if (reader.peek() != JsonKind::object) throw Error(on_malformed, std::string(what) + " must be an object");
+  FieldViews fields;
+  fields.base_ = text;
+  // The literal just read, decoded where it stands.
+  auto decoded = [&](std::string_view raw, bool escaped) -> std::string_view {
+    if (!escaped) return raw;
+    char* at = text + (raw.data() - text);
+    return {at, unescape_in_place(at, raw.size())};
+  };
+  reader.begin_object();
+  std::string_view name;
+  bool escaped = false;
+  while (reader.member_raw(name, escaped)) {
+    FieldView field;
+    field.name = decoded(name, escaped);
+    field.kind = reader.peek();
+    switch (field.kind) {
+      case JsonKind::null: reader.read_null(); break;
+      case JsonKind::boolean: field.boolean = reader.read_bool(); break;
+      case JsonKind::string: {
+        std::string_view raw = reader.read_string_raw(escaped);
+        field.text = decoded(raw, escaped);
+        break;
+      }
+      case JsonKind::number:
+        field.text = reader.read_number_text();
+        field.number = number_value(field.text);
+        break;
+      case JsonKind::array:
+      case JsonKind::object: field.text = reader.skip(); break;
+    }
+    fields.add(field);
+  }
+  reader.finish();
+  return fields;
+}
+
+void FieldViews::add(const FieldView& field) {
+  // A name may appear twice in JSON; the last one counts, as with JSON.parse.
+  if (const FieldView* seen = find(field.name)) {
+    *const_cast<FieldView*>(seen) = field;
+  } else if (count_ < kInline) {
+    inline_[count_++] = field;
+  } else {
+    more_.push_back(field);
+  }
+}
+
+FieldViews FieldViews::object(const FieldView& field, ErrorCode on_malformed, std::string_view what) const {
+  // The member's text lies inside ours (nested literals are still escaped: parse only skipped them).
+  char* at = base_ + (field.text.data() - base_);
+  return parse(at, field.text.size(), on_malformed, what);
+}
+
+// Names are short and mostly differ in length or first letter: checking those first spares
+// most comparisons the call to memcmp (not inlined in wasm).
+static bool same_name(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+const FieldView* FieldViews::find(std::string_view name) const noexcept {
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (same_name(inline_[i].name, name)) return &inline_[i];
+  }
+  for (const FieldView& field : more_) {
+    if (field.name == name) return &field;
+  }
+  return nullptr;
+}
+
+const FieldView& FieldViews::operator[](std::string_view name) const noexcept {
+  static const FieldView absent;
+  const FieldView* field = find(name);
+  return field ? *field : absent;
+}
+
+// --- TextBuffer and the hot-path writers ----------------------------------------------------------
+
+void TextBuffer::grow(std::size_t n) {
+  std::size_t want = size_ + n;
+  // resize (not reserve: see write_json_string) doubles the storage through libc++'s own growth.
+  text_.resize(want > 2 * text_.size() ? (want > 256 ? want : 256) : 2 * text_.size());
+}
+
+void append_integer(TextBuffer& out, std::int64_t value) {
+  char* w = out.room(20);
+  // Through unsigned, so the most negative value needs no special case.
+  std::uint64_t magnitude = value < 0 ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
+  char digits[20];
+  std::size_t n = 0;
+  // Eight digits at a time in 32 bits: wasm has no 64-bit multiply-high, so a 64-bit division by
+  // ten is a real division, and timestamps have thirteen digits.
+  while (magnitude >= 100000000) {
+    auto low = static_cast<std::uint32_t>(magnitude % 100000000);
+    magnitude /= 100000000;
+    for (int i = 0; i < 8; ++i, low /= 10) digits[n++] = static_cast<char>('0' + low % 10);
+  }
+  auto rest = static_cast<std::uint32_t>(magnitude);
+  do {
+    digits[n++] = static_cast<char>('0' + rest % 10);
+    rest /= 10;
+  } while (rest);
+  std::size_t length = 0;
+  if (value < 0) w[length++] = '-';
+  while (n) w[length++] = digits[--n];
+  out.commit(length);
+}
+
+void append_integer(std::string& out, std::int64_t value) {
+  TextBuffer text = TextBuffer::after(std::move(out));
+  append_integer(text, value);
+  out = text.take();
+}
+
+void write_json_string(TextBuffer& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  auto p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto end = p + text.size();
+  const unsigned char* run = p;  // start of bytes that can be copied as they are
+  auto flush = [&] { out.append(std::string_view(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run))); };
+  while (p < end) {
+    p = skip_plain(p, end);
+    if (p == end) break;
+    unsigned char c = *p;
+    if (c >= 0x80) {
+      if (std::size_t n = utf8_sequence(p, end)) {
+        p += n;
+        continue;
+      }
+    }
+    flush();
+    run = ++p;
+    // Quotes first: a lock value inside a command argument is JSON in a JSON string, full of them.
+    if (c == '"') {
+      out.append("\\\""sv);
+      continue;
+    }
+    char escape[6] = {'\\', 0, '0', '0', kHex[c >> 4], kHex[c & 15]};
+    switch (c) {
+      case '\\': escape[1] = '\\'; break;
+      case '\n': escape[1] = 'n'; break;
+      case '\r': escape[1] = 'r'; break;
+      case '\t': escape[1] = 't'; break;
+      case '\b': escape[1] = 'b'; break;
+      case '\f': escape[1] = 'f'; break;
+      default: escape[1] = 'u';
+    }
+    if (c >= 0x80) {
+      out.append("\xEF\xBF\xBD"sv);  // invalid UTF-8 byte: U+FFFD, as append_json_string writes
+    } else {
+      out.append(std::string_view(escape, escape[1] == 'u' ? 6 : 2));
+    }
+  }
+  flush();
+  out.push_back('"');
+}
+
+void write_json_string(std::string& out, std::string_view text) {
+  TextBuffer buffer = TextBuffer::after(std::move(out));
+  write_json_string(buffer, text);
+  out = buffer.take();
+}
+
 // --- JsonWriter ------------------------------------------------------------------------------------
 
 void JsonWriter::separate() {
-  if (comma_) {
-    out_ += ',';
-  } else if (out_.empty()) {
-    out_.reserve(256);  // most documents the core writes are a few hundred bytes: grow once
-  }
+  if (comma_) out_.push_back(',');
   comma_ = true;
 }
 
 JsonWriter& JsonWriter::begin_object() {
   separate();
-  out_ += '{';
+  out_.push_back('{');
   comma_ = false;
   return *this;
 }
 
 JsonWriter& JsonWriter::end_object() {
-  out_ += '}';
+  out_.push_back('}');
   comma_ = true;
   return *this;
 }
 
 JsonWriter& JsonWriter::begin_array() {
   separate();
-  out_ += '[';
+  out_.push_back('[');
   comma_ = false;
   return *this;
 }
 
 JsonWriter& JsonWriter::end_array() {
-  out_ += ']';
+  out_.push_back(']');
   comma_ = true;
   return *this;
 }
 
 JsonWriter& JsonWriter::key(std::string_view name) {
   separate();
-  out_ += '"';
-  out_ += name;  // the core's own literals: nothing to escape
-  out_ += "\":";
+  out_.push_back('"');
+  out_.append(name);  // the core's own literals: nothing to escape
+  out_.append("\":"sv);
   comma_ = false;
   return *this;
 }
 
 JsonWriter& JsonWriter::null() {
   separate();
-  out_ += "null";
+  out_.append("null"sv);
   return *this;
 }
 
 JsonWriter& JsonWriter::boolean(bool b) {
   separate();
-  out_ += b ? "true" : "false";
+  out_.append(b ? "true"sv : "false"sv);
   return *this;
 }
 
 JsonWriter& JsonWriter::integer(std::int64_t n) {
   separate();
-  out_ += std::to_string(n);
+  append_integer(out_, n);
   return *this;
 }
 
 JsonWriter& JsonWriter::string(std::string_view s) {
   separate();
-  append_json_string(out_, s);
+  write_json_string(out_, s);
   return *this;
 }
 
 JsonWriter& JsonWriter::raw(std::string_view json_text) {
   separate();
-  out_ += json_text;
+  out_.append(json_text);
   return *this;
 }
 

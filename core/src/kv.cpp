@@ -13,25 +13,15 @@ namespace agent_tools::kv {
 
 namespace {
 
-using Strings = std::vector<std::string>;
-
-// Builds a command outside any coroutine body: g++ 12 miscompiles braced lists of strings used
-// directly as arguments inside coroutines ("array used as initializer").
-template <class... Parts>
-Strings strings(Parts&&... parts) {
-  Strings out;
-  out.reserve(sizeof...(parts));
-  (out.emplace_back(std::forward<Parts>(parts)), ...);
-  return out;
-}
-
 // --- input checking --------------------------------------------------------------------------
 
-Fields read_input(std::string_view text, const char* operation) {
-  return Fields::parse(text, ErrorCode::invalid_argument, std::string(operation) + " input");
+// The inputs are read in place (FieldViews): the operation owns its input text, and the lock
+// operations' fields are views into it for as long as the operation runs.
+FieldViews read_input(std::string& text, std::string_view what) {
+  return FieldViews::parse(text, ErrorCode::invalid_argument, what);
 }
 
-std::string required_string(const Field& value, const char* name) {
+std::string_view required_string(const FieldView& value, const char* name) {
   if (!value.is_string() || value.text.empty()) {
     throw Error(ErrorCode::invalid_argument, std::string(name) + " must be a non-empty string");
   }
@@ -39,7 +29,7 @@ std::string required_string(const Field& value, const char* name) {
 }
 
 // A whole number of milliseconds in (0, 2^53), given as a JSON number.
-std::int64_t positive_ms(const Field& value, const char* name) {
+std::int64_t positive_ms(const FieldView& value, const char* name) {
   if (value.kind != JsonKind::number || !std::isfinite(value.number)) {
     throw Error(ErrorCode::invalid_argument, std::string(name) + " must be a number of milliseconds");
   }
@@ -50,8 +40,8 @@ std::int64_t positive_ms(const Field& value, const char* name) {
   return static_cast<std::int64_t>(ms);
 }
 
-bool basic_mode(const Fields& input) {
-  const Field& mode = input["mode"];
+bool basic_mode(const FieldViews& input) {
+  const FieldView& mode = input["mode"];
   if (mode.is_null() || (mode.is_string() && mode.text == "script")) return false;
   if (mode.is_string() && mode.text == "basic") return true;
   throw Error(ErrorCode::invalid_argument, "mode must be \"script\" or \"basic\"");
@@ -59,7 +49,7 @@ bool basic_mode(const Fields& input) {
 
 // The original package's validation message: "KV lock validation failed: <json of mapped errors>",
 // each error {field, message, code, severity} worded as zod words it.
-json id_issue(const Field& value, const char* name) {
+json id_issue(const FieldView& value, const char* name) {
   auto issue = [&](const std::string& message, const char* code) {
     return json{{"field", name}, {"message", message}, {"code", code}, {"severity", "error"}};
   };
@@ -69,7 +59,7 @@ json id_issue(const Field& value, const char* name) {
   return nullptr;
 }
 
-std::int64_t validated_ttl_ms(const Field& seconds, json& issues) {
+std::int64_t validated_ttl_ms(const FieldView& seconds, json& issues) {
   auto issue = [&](const char* message, const char* code) {
     issues.push_back({{"field", "ttl"}, {"message", message}, {"code", code}, {"severity", "error"}});
   };
@@ -219,32 +209,85 @@ void write_stored_metadata(JsonWriter& out, const Reply& value, std::string_view
   out.raw(value.text);
 }
 
+// The success replies of the scripts -- an integer, or an array of integers -- read without
+// building a Reply. Anything else (false) takes the general path, parse_reply, which also
+// reports malformed text exactly as it always has.
+
+// A plain integer (what read_reply reads as Reply::Type::integer).
+bool read_plain_integer(JsonReader& reader, std::int64_t& value) {
+  if (reader.peek() != JsonKind::number) return false;
+  std::string_view digits = reader.read_number_text();
+  if (digits.size() > 18 || digits.find_first_of(".eE") != std::string_view::npos) return false;
+  bool negative = digits[0] == '-';
+  value = 0;
+  for (char c : digits.substr(negative ? 1 : 0)) value = value * 10 + (c - '0');
+  if (negative) value = -value;
+  return true;
+}
+
+bool integer_reply_text(std::string_view text, std::int64_t& value) {
+  JsonReader reader(text, ErrorCode::host_bad_reply, "KV reply");
+  if (!read_plain_integer(reader, value)) return false;
+  reader.finish();
+  return true;
+}
+
+// An array of exactly `count` integers.
+bool integers_reply_text(std::string_view text, std::int64_t* values, std::size_t count) {
+  JsonReader reader(text, ErrorCode::host_bad_reply, "KV reply");
+  if (reader.peek() != JsonKind::array) return false;
+  reader.begin_array();
+  std::size_t read = 0;
+  while (reader.element()) {
+    if (read == count || !read_plain_integer(reader, values[read])) return false;
+    ++read;
+  }
+  reader.finish();
+  return read == count;
+}
+
+// A reply that may be a KV error: an object. (Successful replies are scalars or arrays.)
+bool may_be_error(std::string_view text) {
+  std::size_t at = text.find_first_not_of(" \t\r\n");
+  return at != std::string_view::npos && text[at] == '{';
+}
+
 // --- KV round trips ------------------------------------------------------------------------------
 
-// One script call: EVALSHA, and EVAL only when the server does not know the script yet.
-Task<Reply> run_script(OpContext& ctx, KvScript script, Strings keys, Strings args) {
-  Strings command{"EVALSHA", std::string(script.sha1), std::to_string(keys.size())};
-  command.insert(command.end(), keys.begin(), keys.end());
-  command.insert(command.end(), args.begin(), args.end());
-  Reply reply = parse_reply(co_await ctx.kv(command));
+// EVALSHA <sha> <number of keys>, for the keys and args to follow.
+KvCommand script_command(KvScript script, std::int64_t keys) {
+  KvCommand command;
+  command.add("EVALSHA").add(script.sha1).add(keys);
+  return command;
+}
+
+// One script call: EVALSHA, and EVAL only when the server does not know the script yet. Returns
+// the reply text; a KV error reply fails with HOST_ERROR.
+Task<std::string> run_script(OpContext& ctx, KvScript script, KvCommand& command) {
+  std::string text = co_await ctx.kv(command);
+  if (!may_be_error(text)) co_return text;
+  Reply reply = parse_reply(std::move(text));
   if (reply.type == Reply::Type::error && reply.text.rfind("NOSCRIPT", 0) == 0) {
-    command[0] = "EVAL";
-    command[1] = std::string(script.lua);
+    command.replace(0, "EVAL");
+    command.replace(1, script.lua);
     reply = parse_reply(co_await ctx.kv(command));
   }
   if (reply.type == Reply::Type::error) {
     throw Error(ErrorCode::host_error, "KV error in " + std::string(script.name) + ": " + reply.text);
   }
+  co_return std::move(reply.raw);
+}
+
+// A plain command (stores without scripts, SCAN). `command`'s views must outlive the call.
+Task<Reply> command(OpContext& ctx, KvCommand kv_command) {
+  Reply reply = parse_reply(co_await ctx.kv(kv_command));
+  if (reply.type == Reply::Type::error) {
+    throw Error(ErrorCode::host_error, "KV error in " + std::string(kv_command.name()) + ": " + reply.text);
+  }
   co_return reply;
 }
 
-Task<Reply> command(OpContext& ctx, Strings args) {
-  Reply reply = parse_reply(co_await ctx.kv(args));
-  if (reply.type == Reply::Type::error) throw Error(ErrorCode::host_error, "KV error in " + args.front() + ": " + reply.text);
-  co_return reply;
-}
-
-std::string fence_key(const std::string& key) { return key + ":fence"; }
+constexpr std::string_view kFenceSuffix = ":fence";
 
 // A uniform number in [0, 1) from the host's randomness (for backoff jitter).
 Task<double> uniform(OpContext& ctx) {
@@ -254,47 +297,57 @@ Task<double> uniform(OpContext& ctx) {
 
 // --- lock values ---------------------------------------------------------------------------------
 
-// Our lock value. lockId comes first so a holder can be recognised by prefix after extends have
-// rewritten expiresAt.
-std::string lock_value(const std::string& lock_id, const std::string& locked_at, const std::string& process_id,
-                       const std::string& expires_at) {
-  JsonWriter out;
-  out.begin_object()
+// Our lock value, written into `out` (replacing its text, keeping its capacity). lockId comes
+// first so a holder can be recognised by prefix after extends have rewritten expiresAt.
+void lock_value_into(std::string& out, std::string_view lock_id, std::string_view locked_at, std::string_view process_id,
+                      double expires_at) {
+  char expires[kIso8601MaxLength];
+  JsonWriter value(std::move(out));
+  value.begin_object()
       .key("lockId").string(lock_id)
       .key("lockedAt").string(locked_at)
       .key("processId").string(process_id)
-      .key("expiresAt").string(expires_at)
+      .key("expiresAt").string(std::string_view(expires, write_iso8601(expires_at, expires)))
       .end_object();
-  return out.take();
+  out = value.take();
 }
 
-std::string owner_prefix(const std::string& lock_id) {
-  std::string out = "{\"lockId\":";
-  append_json_string(out, lock_id);
-  out += ',';
-  return out;
-}
 
 // How a holder proves ownership. Our own values are recognised by their prefix (lockId comes
 // first, and extends rewrite expiresAt), so the holder carries just the fields to rebuild them:
-// {lockId, lockedAt, processId}; a caller's own value must match exactly: {expect, value}.
+// {lockId, lockedAt, processId}; a caller's own value must match exactly: {expect, value}. The
+// fields are views (into the operation's input, or text it keeps).
 struct Owner {
   bool prefix = false;
-  std::string expect;  // exact: the stored value
-  std::string lock_id, locked_at, process_id;
+  std::string_view expect;  // exact: the stored value
+  std::string_view lock_id, locked_at, process_id;
 
-  std::string expected() const { return prefix ? owner_prefix(lock_id) : expect; }
-  // The value to write when renewing until `expires_at`.
-  std::string value(double expires_at) const {
-    return prefix ? lock_value(lock_id, locked_at, process_id, iso8601(expires_at)) : expect;
+  // What a stored value must be (exact) or start with (prefix), written into `out` (replacing
+  // its text).
+  void expected_into(std::string& out) const {
+    if (prefix) {
+      out.assign("{\"lockId\":");
+      write_json_string(out, lock_id);
+      out += ',';
+    } else {
+      out.assign(expect);
+    }
+  }
+  // The value to write when renewing until `expires_at`, written into `out` (ditto).
+  void value_into(std::string& out, double expires_at) const {
+    if (prefix) {
+      lock_value_into(out, lock_id, locked_at, process_id, expires_at);
+    } else {
+      out.assign(expect);
+    }
   }
 };
 
 // The owner acquire (or extend) returned, or {lockId} alone (e.g. from another instance).
-Owner read_owner(const Fields& input) {
-  const Field& field = input["owner"];
+Owner read_owner(const FieldViews& input) {
+  const FieldView& field = input["owner"];
   if (field.kind != JsonKind::object) throw Error(ErrorCode::invalid_argument, "owner must be the object acquire returned");
-  Fields fields = Fields::parse(field.text, ErrorCode::invalid_argument, "owner");
+  FieldViews fields = input.object(field, ErrorCode::invalid_argument, "owner");
   Owner owner;
   if (fields.find("expect")) {
     owner.expect = required_string(fields["expect"], "owner.expect");
@@ -302,8 +355,8 @@ Owner read_owner(const Fields& input) {
   }
   owner.prefix = true;
   owner.lock_id = required_string(fields["lockId"], "lockId");
-  auto optional_text = [&](const char* name) -> std::string {
-    const Field& value = fields[name];
+  auto optional_text = [&](const char* name) -> std::string_view {
+    const FieldView& value = fields[name];
     if (!value.is_null() && !value.is_string()) throw Error(ErrorCode::invalid_argument, std::string("owner.") + name + " must be a string");
     return value.text;
   };
@@ -324,7 +377,9 @@ void write_owner(JsonWriter& out, const Owner& owner) {
 
 bool owns(const Owner& owner, const Reply& stored) {
   if (stored.type != Reply::Type::string) return false;
-  return owner.prefix ? stored.text.rfind(owner_prefix(owner.lock_id), 0) == 0 : stored.text == owner.expect;
+  std::string expected;
+  owner.expected_into(expected);
+  return owner.prefix ? stored.text.rfind(expected, 0) == 0 : stored.text == expected;
 }
 
 const char* state_name(std::int64_t code) { return code == 1 ? "ok" : code == 0 ? "missing" : "not-owner"; }
@@ -352,14 +407,14 @@ struct Attempt {
   std::optional<std::int64_t> remaining_ms;  // the holder's PTTL when known
 };
 
-Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string key, std::string value, std::int64_t ttl_ms) {
+Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string_view key, std::string_view value, std::int64_t ttl_ms) {
   Attempt attempt;
   if (basic) {
-    Reply set = co_await command(ctx, strings("SET", key, value, "NX", "PX", std::to_string(ttl_ms)));
+    Reply set = co_await command(ctx, KvCommand().add("SET").add(key).add(value).add("NX").add("PX").add(ttl_ms));
     if (set.is_string("OK")) {
       attempt.acquired = true;
     } else if (set.is_null()) {
-      attempt.holder = co_await command(ctx, strings("GET", key));
+      attempt.holder = co_await command(ctx, KvCommand().add("GET").add(key));
       attempt.holder_raw = attempt.holder.raw;
       attempt.acquired = attempt.holder.is_string(value);  // our own earlier write, replayed by a retry
     } else {
@@ -367,7 +422,16 @@ Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string key, std::stri
     }
     co_return attempt;
   }
-  Reply reply = co_await run_script(ctx, kv_scripts::acquire, strings(key, fence_key(key)), strings(value, std::to_string(ttl_ms)));
+  KvCommand script = script_command(kv_scripts::acquire, 2);
+  script.add(key).add(key, kFenceSuffix).add(value).add(ttl_ms);
+  std::string text = co_await run_script(ctx, kv_scripts::acquire, script);
+  std::int64_t taken[2];
+  if (integers_reply_text(text, taken, 2) && taken[0] == 1) {
+    attempt.acquired = true;  // the common case: [1, fence]
+    attempt.fence = taken[1];
+    co_return attempt;
+  }
+  Reply reply = parse_reply(std::move(text));
   if (reply.type != Reply::Type::array || reply.items.empty()) bad_reply("acquire", reply.raw);
   std::int64_t status = integer_reply(reply.items[0], "acquire", reply.raw);
   if (status == 1 && reply.items.size() == 2) {
@@ -378,7 +442,7 @@ Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string key, std::stri
       // Our own value: a transport retry ran the script twice and the first run took the lock.
       // Its fence is the counter's current value (no one else can mint while we hold the lock).
       attempt.acquired = true;
-      Reply fence = co_await command(ctx, strings("GET", fence_key(key)));
+      Reply fence = co_await command(ctx, KvCommand().add("GET").add(key, kFenceSuffix));
       attempt.fence = integer_reply(fence, "GET fence", fence.raw);
       co_return attempt;
     }
@@ -400,9 +464,10 @@ void optional_integer(JsonWriter& out, const std::optional<std::int64_t>& value)
 }  // namespace
 
 Task<std::string> acquire(OpContext& ctx, std::string input_text) {
-  Fields input = read_input(input_text, "acquire");
-  // The original's validation, in its order and words (ids: any non-empty string here).
-  json issues = json::array();
+  FieldViews input = read_input(input_text, "acquire input");
+  // The original's validation, in its order and words (ids: any non-empty string here). `issues`
+  // stays null (no allocation) unless something is wrong.
+  json issues;
   for (const char* name : {"userId", "threadId"}) {
     json issue = id_issue(input[name], name);
     if (!issue.is_null()) issues.push_back(std::move(issue));
@@ -411,47 +476,60 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
   if (!issues.empty()) {
     throw Error(ErrorCode::validation_failed, "KV lock validation failed: " + dump_json(issues), issues);
   }
-  std::string key = required_string(input["key"], "key");
+  std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
-  const std::string& user_id = input["userId"].text;
-  const std::string& thread_id = input["threadId"].text;
-  const Field& process = input["processId"];
-  std::string process_id = process.is_string() ? process.text : "";
-  const Field& custom = input["valueText"];  // caller metadata, stored verbatim
+  std::string_view user_id = input["userId"].text;
+  std::string_view thread_id = input["threadId"].text;
+  const FieldView& process = input["processId"];
+  std::string_view process_id = process.is_string() ? process.text : std::string_view();
+  const FieldView& custom = input["valueText"];  // caller metadata, stored verbatim
   if (!custom.is_null() && !custom.is_string()) throw Error(ErrorCode::invalid_argument, "valueText must be a string");
 
   // Optional waiting: exponential backoff with full jitter until the deadline.
-  const Field& wait_field = input["wait"];
+  const FieldView& wait_field = input["wait"];
   std::int64_t wait_ms = 0, base_ms = 50, max_ms = 1000;
   if (!wait_field.is_null()) {
     if (wait_field.kind != JsonKind::object) throw Error(ErrorCode::invalid_argument, "wait must be an object");
-    Fields wait = Fields::parse(wait_field.text, ErrorCode::invalid_argument, "wait");
+    FieldViews wait = input.object(wait_field, ErrorCode::invalid_argument, "wait");
     wait_ms = positive_ms(wait["timeoutMs"], "wait.timeoutMs");
     if (!wait["baseMs"].is_null()) base_ms = positive_ms(wait["baseMs"], "wait.baseMs");
     if (!wait["maxMs"].is_null()) max_ms = positive_ms(wait["maxMs"], "wait.maxMs");
   }
 
-  std::string token = co_await ctx.random_hex(8);
+  char token[16];  // 8 random bytes as hex, usually straight from the engine's pool
+  if (!ctx.take_random_hex(8, token)) {
+    std::string refilled = co_await ctx.random_hex(8);
+    refilled.copy(token, sizeof token);
+  }
   double started = co_await ctx.now();
   double deadline = started + static_cast<double>(wait_ms);
+  // This attempt's lock id and value, in buffers reused by each attempt and given back to the
+  // engine at the end.
+  std::string lock_id = ctx.reusable_buffer();
+  std::string value = ctx.reusable_buffer();
   for (int attempts = 1;; ++attempts) {
     double now = started;
     if (attempts > 1) now = co_await ctx.now();  // (no co_await inside ?: for g++ 12, see below)
     auto now_ms = static_cast<std::int64_t>(now);
-    std::string lock_id = user_id + "-" + thread_id + "-" + std::to_string(now_ms) + "-" + token;
     double expires_at = now + static_cast<double>(ttl_ms);
+    char locked_at_text[kIso8601MaxLength];
+    std::string_view locked_at(locked_at_text, write_iso8601(now, locked_at_text));
+    lock_id.assign(user_id).append(1, '-').append(thread_id).append(1, '-');
+    append_integer(lock_id, now_ms);
+    lock_id.append(1, '-').append(token, sizeof token);
     Owner owner;
     if (custom.is_string()) {
       owner.expect = custom.text;
     } else {
       owner.prefix = true;
       owner.lock_id = lock_id;
-      owner.locked_at = iso8601(now);
+      owner.locked_at = locked_at;
       owner.process_id = process_id;
     }
-    Attempt attempt = co_await try_acquire(ctx, basic, key, owner.value(expires_at), ttl_ms);
-    JsonWriter out;
+    owner.value_into(value, expires_at);
+    Attempt attempt = co_await try_acquire(ctx, basic, key, value, ttl_ms);
     if (attempt.acquired) {
+      JsonWriter out(ctx.reusable_buffer());
       out.begin_object().key("success").boolean(true).key("lockKey").string(key).key("lockId").string(lock_id).key("fence");
       optional_integer(out, attempt.fence);
       out.key("owner");
@@ -461,10 +539,14 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
           .key("ttlMs").integer(ttl_ms)
           .key("attempts").integer(attempts)
           .end_object();
+      ctx.keep_buffer(std::move(lock_id));
+      ctx.keep_buffer(std::move(value));
+      ctx.keep_buffer(std::move(input_text));  // read: the views into it are no longer used
       co_return out.take();
     }
     double after = co_await ctx.now();
     if (after >= deadline) {
+      JsonWriter out;
       out.begin_object().key("success").boolean(false).key("lockKey").string(key).key("activeLockMetadata");
       // The original reports a falsy holder (gone between SET and GET) as {lockedAt: 'unknown'}.
       if (attempt.holder.is_null() || attempt.holder.is_string("")) {
@@ -485,59 +567,67 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
 
 namespace {
 
-// Release or extend, owner-checked: 1 done, 0 no lock, -1 someone else's lock.
-Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string key, Owner owner, bool release,
-                                 std::int64_t ttl_ms, std::string new_value) {
+// Release or extend, owner-checked: 1 done, 0 no lock, -1 someone else's lock. `expected` is what
+// the stored value must be or start with (Owner::write_expected); `new_value` the value extend
+// writes.
+Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string_view key, const Owner& owner, bool release,
+                                 std::int64_t ttl_ms, std::string_view expected, std::string_view new_value) {
   if (basic) {
     // Check-then-act: a store without scripts cannot make this atomic (documented limitation).
-    Reply stored = co_await command(ctx, strings("GET", key));
+    Reply stored = co_await command(ctx, KvCommand().add("GET").add(key));
     if (stored.is_null()) co_return 0;
     if (!owns(owner, stored)) co_return -1;
     if (release) {
-      co_await command(ctx, strings("DEL", key));
+      co_await command(ctx, KvCommand().add("DEL").add(key));
     } else {
-      co_await command(ctx, strings("SET", key, new_value, "PX", std::to_string(ttl_ms)));
+      co_await command(ctx, KvCommand().add("SET").add(key).add(new_value).add("PX").add(ttl_ms));
     }
     co_return 1;
   }
-  std::string match = owner.prefix ? "prefix" : "exact";
-  std::string expected = owner.expected();
-  // Not a conditional expression: g++ 12 miscompiles co_await in the arms of ?: (frees a temporary
-  // it never allocated).
-  Reply reply;
-  if (release) {
-    reply = co_await run_script(ctx, kv_scripts::release, strings(key, fence_key(key)), strings(expected, match));
-  } else {
-    reply = co_await run_script(ctx, kv_scripts::extend, strings(key, fence_key(key)),
-                                strings(expected, match, std::to_string(ttl_ms), new_value));
+  std::string_view match = owner.prefix ? "prefix" : "exact";
+  const char* what = release ? "release" : "extend";
+  const KvScript& script = release ? kv_scripts::release : kv_scripts::extend;
+  KvCommand call = script_command(script, 2);
+  call.add(key).add(key, kFenceSuffix).add(expected).add(match);
+  if (!release) call.add(ttl_ms).add(new_value);
+  std::string text = co_await run_script(ctx, script, call);
+  std::int64_t status = 0;
+  if (!integer_reply_text(text, status) || status < -1 || status > 1) {
+    Reply reply = parse_reply(std::move(text));
+    status = integer_reply(reply, what, reply.raw);
+    if (status < -1 || status > 1) bad_reply(what, reply.raw);
   }
-  std::int64_t status = integer_reply(reply, release ? "release" : "extend", reply.raw);
-  if (status < -1 || status > 1) bad_reply(release ? "release" : "extend", reply.raw);
   co_return status;
 }
 
 }  // namespace
 
 Task<std::string> release(OpContext& ctx, std::string input_text) {
-  Fields input = read_input(input_text, "release");
-  std::string key = required_string(input["key"], "key");
+  FieldViews input = read_input(input_text, "release input");
+  std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);
-  std::int64_t status = co_await owner_checked(ctx, basic, key, owner, true, 0, "");
-  JsonWriter out;
+  std::string expected = ctx.reusable_buffer();
+  owner.expected_into(expected);
+  std::int64_t status = co_await owner_checked(ctx, basic, key, owner, true, 0, expected, {});
+  JsonWriter out(std::move(expected));
   out.begin_object().key("released").boolean(status == 1).key("state").string(state_name(status)).end_object();
+  ctx.keep_buffer(std::move(input_text));  // read: the views into it are no longer used
   co_return out.take();
 }
 
 Task<std::string> extend(OpContext& ctx, std::string input_text) {
-  Fields input = read_input(input_text, "extend");
-  std::string key = required_string(input["key"], "key");
+  FieldViews input = read_input(input_text, "extend input");
+  std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);
   std::int64_t ttl_ms = positive_ms(input["ttlMs"], "ttlMs");
   double now = co_await ctx.now();
   double expires_at = now + static_cast<double>(ttl_ms);
-  std::int64_t status = co_await owner_checked(ctx, basic, key, owner, false, ttl_ms, owner.value(expires_at));
+  std::string expected, value;
+  owner.expected_into(expected);
+  owner.value_into(value, expires_at);
+  std::int64_t status = co_await owner_checked(ctx, basic, key, owner, false, ttl_ms, expected, value);
   JsonWriter out;
   out.begin_object().key("extended").boolean(status == 1).key("state").string(state_name(status)).key("expiresAt");
   if (status == 1) out.integer(static_cast<std::int64_t>(expires_at));
@@ -549,16 +639,18 @@ Task<std::string> extend(OpContext& ctx, std::string input_text) {
 }
 
 Task<std::string> inspect(OpContext& ctx, std::string input_text) {
-  Fields input = read_input(input_text, "inspect");
-  std::string key = required_string(input["key"], "key");
+  FieldViews input = read_input(input_text, "inspect input");
+  std::string_view key = required_string(input["key"], "key");
   Reply value;
   std::string raw;
   std::optional<std::int64_t> remaining, fence;
   if (basic_mode(input)) {
-    value = co_await command(ctx, strings("GET", key));
+    value = co_await command(ctx, KvCommand().add("GET").add(key));
     raw = value.raw;
   } else {
-    Reply reply = co_await run_script(ctx, kv_scripts::inspect, strings(key, fence_key(key)), strings());
+    KvCommand script = script_command(kv_scripts::inspect, 2);
+    script.add(key).add(key, kFenceSuffix);
+    Reply reply = parse_reply(co_await run_script(ctx, kv_scripts::inspect, script));
     if (reply.type != Reply::Type::array || reply.items.size() != 3) bad_reply("inspect", reply.raw);
     std::int64_t pttl = integer_reply(reply.items[1], "inspect", reply.raw);
     if (pttl >= 0) remaining = pttl;
@@ -579,14 +671,14 @@ Task<std::string> inspect(OpContext& ctx, std::string input_text) {
 }
 
 Task<std::string> list(OpContext& ctx, std::string input_text) {
-  Fields input = read_input(input_text, "list");
-  std::string prefix = required_string(input["prefix"], "prefix");
+  FieldViews input = read_input(input_text, "list input");
+  std::string_view prefix = required_string(input["prefix"], "prefix");
   std::string pattern = glob_escape(prefix) + ":*";
   std::int64_t limit = input["limit"].is_null() ? 10000 : positive_ms(input["limit"], "limit");
   std::vector<std::string> keys;
   std::string cursor = "0";
   do {
-    Reply reply = co_await command(ctx, strings("SCAN", cursor, "MATCH", pattern, "COUNT", "100"));
+    Reply reply = co_await command(ctx, KvCommand().add("SCAN").add(cursor).add("MATCH").add(pattern).add("COUNT").add("100"));
     if (reply.type != Reply::Type::array || reply.items.size() != 2 || reply.items[1].type != Reply::Type::array) {
       bad_reply("SCAN", reply.raw);
     }
@@ -611,8 +703,8 @@ Task<std::string> list(OpContext& ctx, std::string input_text) {
 }
 
 Task<std::string> hold(OpContext& ctx, std::string input_text) {
-  Fields input = read_input(input_text, "hold");
-  std::string key = required_string(input["key"], "key");
+  FieldViews input = read_input(input_text, "hold input");
+  std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);
   std::int64_t ttl_ms = positive_ms(input["ttlMs"], "ttlMs");
@@ -622,6 +714,8 @@ Task<std::string> hold(OpContext& ctx, std::string input_text) {
   double started = co_await ctx.now();
   double expires_at = started + static_cast<double>(ttl_ms);  // as far as this holder knows
   std::uint64_t renewals = 0;
+  std::string expected, value;
+  owner.expected_into(expected);
   for (;;) {
     co_await ctx.sleep(static_cast<std::uint32_t>(std::min<std::int64_t>(every_ms, 0x7fffffff)));
     double now = co_await ctx.now();
@@ -634,8 +728,9 @@ Task<std::string> hold(OpContext& ctx, std::string input_text) {
     auto next_ttl = static_cast<std::int64_t>(std::min(static_cast<double>(ttl_ms), cap_at - now));
     if (next_ttl <= 0) continue;
     std::int64_t status = 0;
+    owner.value_into(value, now + static_cast<double>(next_ttl));
     try {
-      status = co_await owner_checked(ctx, basic, key, owner, false, next_ttl, owner.value(now + static_cast<double>(next_ttl)));
+      status = co_await owner_checked(ctx, basic, key, owner, false, next_ttl, expected, value);
     } catch (const Error& e) {
       if (e.code() == ErrorCode::cancelled) throw;
       continue;  // transient KV failure: try again next round while the lock may still be ours

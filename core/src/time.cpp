@@ -6,7 +6,7 @@
 namespace agent_tools {
 
 // Civil date from days since the epoch (Howard Hinnant's algorithm), no clock, no printf.
-std::string iso8601(double ms) {
+std::size_t write_iso8601(double ms, char* out) noexcept {
   auto total = static_cast<std::int64_t>(std::floor(ms));
   std::int64_t days = total >= 0 ? total / 86400000 : (total - 86399999) / 86400000;
   std::int64_t in_day = total - days * 86400000;
@@ -21,29 +21,46 @@ std::string iso8601(double ms) {
   unsigned month = mp < 10 ? mp + 3 : mp - 9;
   if (month <= 2) ++year;
   // Fixed-width fields written by hand: printf would pull in tens of kilobytes of wasm.
-  auto put = [](std::string& out, std::int64_t value, int width) {
-    std::string digits = std::to_string(value < 0 ? -value : value);
-    if (value < 0) out += '-';
-    if (static_cast<int>(digits.size()) < width) out.append(static_cast<std::size_t>(width) - digits.size(), '0');
-    out += digits;
+  char* w = out;
+  // (32-bit digits: every field but a far-off year fits, and wasm divides 64-bit values slowly.)
+  auto put = [&w](std::int64_t value, int width) {
+    if (value < 0) *w++ = '-';
+    std::uint64_t magnitude = value < 0 ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
+    char digits[20];
+    int n = 0;
+    while (magnitude > 0xFFFFFFFFu) {
+      digits[n++] = static_cast<char>('0' + magnitude % 10);
+      magnitude /= 10;
+    }
+    auto small = static_cast<std::uint32_t>(magnitude);
+    do {
+      digits[n++] = static_cast<char>('0' + small % 10);
+      small /= 10;
+    } while (small);
+    for (int i = n; i < width; ++i) *w++ = '0';
+    while (n) *w++ = digits[--n];
   };
-  std::string out;
-  out.reserve(24);
-  put(out, year, 4);
-  out += '-';
-  put(out, month, 2);
-  out += '-';
-  put(out, day, 2);
-  out += 'T';
-  put(out, in_day / 3600000, 2);
-  out += ':';
-  put(out, in_day / 60000 % 60, 2);
-  out += ':';
-  put(out, in_day / 1000 % 60, 2);
-  out += '.';
-  put(out, in_day % 1000, 3);
-  out += 'Z';
-  return out;
+  put(year, 4);
+  *w++ = '-';
+  put(month, 2);
+  *w++ = '-';
+  put(day, 2);
+  *w++ = 'T';
+  auto ms_of_day = static_cast<std::uint32_t>(in_day);  // < 86,400,000
+  put(ms_of_day / 3600000, 2);
+  *w++ = ':';
+  put(ms_of_day / 60000 % 60, 2);
+  *w++ = ':';
+  put(ms_of_day / 1000 % 60, 2);
+  *w++ = '.';
+  put(ms_of_day % 1000, 3);
+  *w++ = 'Z';
+  return static_cast<std::size_t>(w - out);
+}
+
+std::string iso8601(double ms) {
+  char text[kIso8601MaxLength];
+  return std::string(text, write_iso8601(ms, text));
 }
 
 }  // namespace agent_tools

@@ -91,7 +91,7 @@ export class AgentEngine {
       if (this.#disposed) throw new AgentToolsError(ErrorCode.DISPOSED, 'the engine has been disposed');
       if (signal?.aborted) throw new AgentToolsError(ErrorCode.CANCELLED, 'operation cancelled before it started');
       const opName = String(name);
-      const buffer = this.#copyIn(encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT), opName);
+      const document = checkedDocument(encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT));
       const id = this.#allocateOpId();
       const op = { resolve, reject, host, signal, onAbort: null };
       if (signal) {
@@ -99,7 +99,7 @@ export class AgentEngine {
         signal.addEventListener('abort', op.onAbort, { once: true });
       }
       this.#ops.set(id, op);
-      this.#drive(['start', id, buffer.nameLength, buffer]);
+      this.#drive(['start', id, opName, document]);
     });
   }
 
@@ -133,7 +133,7 @@ export class AgentEngine {
   // One input to the core, then everything it leads to. Inputs that arise while this loop runs
   // (a host function answering synchronously, or aborting a signal) are queued and fed in order
   // by the same loop, so the driver never recurses and never calls into the core re-entrantly.
-  // An input is [method, ...args]; a buffer argument is owned by the core once fed.
+  // An input is [method, id, arg, document]: its text goes into the core's input buffer when fed.
   #drive(input) {
     this.#queue.push(input);
     if (this.#driving) return;
@@ -145,23 +145,38 @@ export class AgentEngine {
       }
     } finally {
       this.#driving = false;
-      // Left over only after dispose: give back the buffers the core will never take.
-      for (const [, , , buffer] of this.#queue.splice(0)) if (buffer?.ptr) this.#wasm._free(buffer.ptr);
+      this.#queue.length = 0; // left over only after dispose
     }
   }
 
   // Feeds one input and returns the events it produced, decoded at once (the bytes stay valid
   // only until the next input).
-  #feed([method, id, arg, buffer]) {
+  #feed([method, id, arg, document]) {
     if (this.#inCore) throw new AgentToolsError(ErrorCode.INTERNAL, 're-entrant call into the core');
-    this.#inCore = true;
     const wasm = this.#wasm;
+    let input = null;
+    if (method === 'start') {
+      input = this.#writeInput(document, arg);
+      if (!input) {
+        this.#settle(id, outOfMemory(document));
+        return '[]';
+      }
+    } else if (method === 'resume') {
+      input = this.#writeInput(document);
+      if (!input) {
+        // No room for the reply: the call fails instead (and if even that does not fit, the core
+        // reads the empty text as a bad reply).
+        arg = false;
+        input = this.#writeInput(JSON.stringify(describeHostFailure(outOfMemory(document)))) ?? { length: 0 };
+      }
+    }
+    this.#inCore = true;
     // The clock travels with every input, so reading "now" costs the core no round trip.
     const now = Date.now();
     try {
       let length;
-      if (method === 'start') length = wasm._agent_tools_start(this.#address, id, buffer.ptr, arg, buffer.length, now);
-      else if (method === 'resume') length = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, buffer.ptr, buffer.length, now);
+      if (method === 'start') length = wasm._agent_tools_start(this.#address, id, input.nameLength, input.length, now);
+      else if (method === 'resume') length = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, input.length, now);
       else length = wasm._agent_tools_cancel(this.#address, id, now);
       const ptr = wasm._agent_tools_events(this.#address);
       return decoder.decode(wasm.HEAPU8.subarray(ptr, ptr + length));
@@ -225,19 +240,14 @@ export class AgentEngine {
 
   #reply(call, ok, value) {
     if (this.#disposed || !this.#inflight.delete(call)) return; // aborted meanwhile
-    let buffer;
+    let document;
     try {
-      const text = ok ? encodeJson(value, 'host reply', ErrorCode.HOST_BAD_REPLY) : JSON.stringify(describeHostFailure(value));
-      buffer = this.#copyIn(text);
+      document = checkedDocument(ok ? encodeJson(value, 'host reply', ErrorCode.HOST_BAD_REPLY) : JSON.stringify(describeHostFailure(value)));
     } catch (failure) {
       ok = false;
-      try {
-        buffer = this.#copyIn(JSON.stringify(describeHostFailure(failure)));
-      } catch {
-        buffer = { ptr: 0, length: 0 }; // no memory even for the error: the core reads "" as a bad reply
-      }
+      document = JSON.stringify(describeHostFailure(failure));
     }
-    this.#drive(['resume', call, ok, buffer]);
+    this.#drive(['resume', call, ok, document]);
   }
 
   #cancel(id) {
@@ -260,30 +270,39 @@ export class AgentEngine {
     return this.#nextOp;
   }
 
-  // Copies a string (after `prefix`, an operation's name) into a buffer owned by the core (it
-  // frees it). Checks the size first and that _malloc succeeded, so a huge document is a typed
-  // error and never a write through null.
-  #copyIn(text, prefix = '') {
-    let bytes = null;
-    let capacity = text.length * 3; // UTF-8 never needs more than 3 bytes per UTF-16 unit
-    if (text.length > MAX_MESSAGE_BYTES) throw tooLarge(text.length);
-    if (capacity > 65536) {
-      bytes = encoder.encode(text);
-      capacity = bytes.length;
-      if (capacity > MAX_MESSAGE_BYTES) throw tooLarge(capacity);
-    }
-    const nameCapacity = prefix.length * 3;
-    const ptr = this.#wasm._malloc(Math.max(nameCapacity + capacity, 1));
-    if (!ptr) throw new AgentToolsError(ErrorCode.INPUT_TOO_LARGE, 'out of wasm memory for a document of ' + capacity + ' bytes');
-    const heap = this.#wasm.HEAPU8; // read after malloc: growth replaces the view
+  // Writes a document (text, or UTF-8 bytes when large: see checkedDocument) after `prefix`, an
+  // operation's name, into the core's input buffer, which the core grows on request. Returns
+  // {nameLength, length}, or null when wasm memory cannot hold it.
+  #writeInput(document, prefix = '') {
+    const wasm = this.#wasm;
+    const nameCapacity = prefix.length * 3; // UTF-8 never needs more than 3 bytes per UTF-16 unit
+    const capacity = typeof document === 'string' ? document.length * 3 : document.length;
+    const ptr = wasm._agent_tools_input(this.#address, Math.max(nameCapacity + capacity, 1));
+    if (!ptr) return null;
+    const heap = wasm.HEAPU8; // read after the call: growth replaces the view
     const nameLength = prefix ? encoder.encodeInto(prefix, heap.subarray(ptr, ptr + nameCapacity)).written : 0;
     const at = ptr + nameLength;
-    if (bytes) {
-      heap.set(bytes, at);
-      return { ptr, nameLength, length: nameLength + bytes.length };
+    if (typeof document !== 'string') {
+      heap.set(document, at);
+      return { nameLength, length: nameLength + document.length };
     }
-    return { ptr, nameLength, length: nameLength + encoder.encodeInto(text, heap.subarray(at, at + capacity)).written };
+    return { nameLength, length: nameLength + encoder.encodeInto(document, heap.subarray(at, at + capacity)).written };
   }
+}
+
+// An input document, checked against MAX_MESSAGE_BYTES before it is queued, so a huge one is a
+// typed error of its own operation or call. Small texts stay strings (encoded straight into wasm
+// memory when fed); large ones are encoded now to learn their exact size.
+function checkedDocument(text) {
+  if (text.length > MAX_MESSAGE_BYTES) throw tooLarge(text.length);
+  if (text.length * 3 <= 65536) return text;
+  const bytes = encoder.encode(text);
+  if (bytes.length > MAX_MESSAGE_BYTES) throw tooLarge(bytes.length);
+  return bytes;
+}
+
+function outOfMemory(document) {
+  return new AgentToolsError(ErrorCode.INPUT_TOO_LARGE, `out of wasm memory for a document of ${document.length} bytes`);
 }
 
 function tooLarge(size) {
