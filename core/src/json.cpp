@@ -523,6 +523,10 @@ std::size_t escaped_size_slow(const unsigned char* p, const unsigned char* to, c
   return size;
 }
 
+}  // namespace
+
+namespace json_bytes {
+
 // Sizing: a word with only quotes and backslashes among its specials costs a popcount.
 std::size_t escaped_size(std::string_view text) noexcept {
   auto p = reinterpret_cast<const unsigned char*>(text.data());
@@ -573,7 +577,8 @@ char* escape_to(char* w, std::string_view text) noexcept {
   return w;
 }
 
-}  // namespace
+}  // namespace json_bytes
+
 
 void append_json_string(std::string& out, std::string_view text) {
   std::size_t size = escaped_size(text);

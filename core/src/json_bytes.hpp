@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 namespace agent_tools::json_bytes {
 
@@ -106,5 +107,13 @@ inline char* write_utf8(char* w, std::uint32_t cp) noexcept {
   }
   return w;
 }
+
+// The one JSON string escaper (defined in json.cpp), used by append_json_string and by the
+// writers in json_text.cpp: control characters escaped, invalid UTF-8 bytes replaced with U+FFFD.
+/// The length of `text` escaped as the content of a string literal (quotes not counted).
+std::size_t escaped_size(std::string_view text) noexcept;
+/// Writes that content at `out`, which must have room for escaped_size(text) + 8 bytes (whole
+/// words are stored ahead); returns the end of what was written.
+char* escape_to(char* out, std::string_view text) noexcept;
 
 }  // namespace agent_tools::json_bytes

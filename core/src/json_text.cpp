@@ -24,6 +24,8 @@ const char* kind_name(JsonKind kind) noexcept {
 
 namespace {
 
+using json_bytes::escape_to;
+using json_bytes::escaped_size;
 using json_bytes::hex_value;
 using json_bytes::skip_plain;
 using json_bytes::utf8_sequence;
@@ -522,47 +524,11 @@ void append_integer(std::string& out, std::int64_t value) {
 }
 
 void write_json_string(TextBuffer& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  auto p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto end = p + text.size();
-  const unsigned char* run = p;  // start of bytes that can be copied as they are
-  auto flush = [&] { out.append(std::string_view(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run))); };
-  while (p < end) {
-    p = skip_plain(p, end);
-    if (p == end) break;
-    unsigned char c = *p;
-    if (c >= 0x80) {
-      if (std::size_t n = utf8_sequence(p, end)) {
-        p += n;
-        continue;
-      }
-    }
-    flush();
-    run = ++p;
-    // Quotes first: a lock value inside a command argument is JSON in a JSON string, full of them.
-    if (c == '"') {
-      out.append("\\\""sv);
-      continue;
-    }
-    char escape[6] = {'\\', 0, '0', '0', kHex[c >> 4], kHex[c & 15]};
-    switch (c) {
-      case '\\': escape[1] = '\\'; break;
-      case '\n': escape[1] = 'n'; break;
-      case '\r': escape[1] = 'r'; break;
-      case '\t': escape[1] = 't'; break;
-      case '\b': escape[1] = 'b'; break;
-      case '\f': escape[1] = 'f'; break;
-      default: escape[1] = 'u';
-    }
-    if (c >= 0x80) {
-      out.append("\xEF\xBF\xBD"sv);  // invalid UTF-8 byte: U+FFFD, as append_json_string writes
-    } else {
-      out.append(std::string_view(escape, escape[1] == 'u' ? 6 : 2));
-    }
-  }
-  flush();
-  out.push_back('"');
+  std::size_t size = escaped_size(text);
+  char* w = out.room(size + 2 + 8);  // + 8: escape_to stores whole words ahead
+  *w = '"';
+  *escape_to(w + 1, text) = '"';
+  out.commit(size + 2);
 }
 
 void write_json_string(std::string& out, std::string_view text) {
