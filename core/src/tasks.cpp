@@ -34,6 +34,23 @@ struct Value {
   bool is(JsonKind k) const noexcept { return !text.empty() && kind == k; }
 };
 
+// Byte loops for the short names compared here: in wasm, string_view's find and == are calls
+// into libc (memchr, memcmp) that cost more than the comparison.
+bool same(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+bool has_backslash(std::string_view text) noexcept {
+  for (char c : text) {
+    if (c == '\\') return true;
+  }
+  return false;
+}
+
 // Walking text a JsonReader has already validated needs no checks: find each value's end by its
 // brackets and quotes. The task re-reads small parts of its documents (an object's members, an
 // array's first element) this way instead of validating them again.
@@ -132,14 +149,14 @@ class Members {
     if (!object.is(JsonKind::object)) return;
     items_.reserve(8);
     trusted::items(object.text, [&](std::string_view key, Value value) {
-      bool plain = key.find('\\') == std::string_view::npos;
+      bool plain = !has_backslash(key);
       items_.push_back({plain ? std::string(key.substr(1, key.size() - 2)) : decode_string(Value{JsonKind::string, key}), value});
     });
   }
 
   Value operator[](std::string_view name) const noexcept {
     for (auto it = items_.rbegin(); it != items_.rend(); ++it) {
-      if (it->first == name) return it->second;
+      if (same(it->first, name)) return it->second;
     }
     return {};
   }
@@ -421,7 +438,8 @@ using trusted::value_end;
 
 // `key` is a raw member name (quoted): equal to `name` once decoded?
 bool key_is(std::string_view key, std::string_view name) {
-  if (key.find('\\') == std::string_view::npos) return key.substr(1, key.size() - 2) == name;
+  if (key.size() == name.size() + 2) return same(key.substr(1, name.size()), name);  // no room for an escape
+  if (!has_backslash(key)) return false;
   return decode_json_string(key) == name;
 }
 
