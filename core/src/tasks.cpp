@@ -317,9 +317,35 @@ std::shared_ptr<const TaskTemplate> compile_task(const Members& spec, std::strin
   return task;
 }
 
-// Compiled tasks by the host's id. Bounded: cleared at 64, after which the host sends specs again.
-std::unordered_map<std::uint32_t, std::shared_ptr<const TaskTemplate>>& task_cache() {
-  static std::unordered_map<std::uint32_t, std::shared_ptr<const TaskTemplate>> cache;
+// Compiled tasks by the host's id. Bounded by count and by bytes (a spec may carry a long system
+// prompt): when either would pass its limit the cache is cleared, and the host sends specs again.
+class TaskCache {
+ public:
+  static constexpr std::size_t kMaxTasks = 64;
+  static constexpr std::size_t kMaxBytes = 4u << 20;
+
+  std::shared_ptr<const TaskTemplate> find(std::uint32_t id) const {
+    auto it = tasks_.find(id);
+    return it == tasks_.end() ? nullptr : it->second;
+  }
+  void put(std::uint32_t id, std::shared_ptr<const TaskTemplate> task) {
+    std::size_t size = task->request_head.size() + task->request_tail.size();
+    if (tasks_.size() >= kMaxTasks || bytes_ + size > kMaxBytes) {
+      tasks_.clear();
+      bytes_ = 0;
+    }
+    if (size > kMaxBytes) return;  // used for this call only
+    bytes_ += size;
+    tasks_[id] = std::move(task);  // a replaced entry's bytes stay counted until the next clear
+  }
+
+ private:
+  std::unordered_map<std::uint32_t, std::shared_ptr<const TaskTemplate>> tasks_;
+  std::size_t bytes_ = 0;
+};
+
+TaskCache& task_cache() {
+  static TaskCache cache;
   return cache;
 }
 
@@ -337,10 +363,9 @@ bool make_plan(const Document& document, Plan& plan) {
   Value spec = input["taskSpec"];
   if (spec.is(JsonKind::object)) {
     plan.task = compile_task(Members(spec), plan.task_name);
-    if (cache.size() >= 64) cache.clear();
-    cache[id] = plan.task;
-  } else if (auto it = cache.find(id); it != cache.end()) {
-    plan.task = it->second;
+    cache.put(id, plan.task);
+  } else if (auto task = cache.find(id)) {
+    plan.task = std::move(task);
     plan.task_name = plan.task->task_name;
   } else {
     return false;

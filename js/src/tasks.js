@@ -176,15 +176,21 @@ export const AgentTaskConfigs = {
 
 // Task specs (the static part of a call: prompts, function, model settings) by their JSON text.
 // Each distinct spec gets an id; the core compiles a spec once and keeps it under its id, so a
-// call sends only what changes. Bounded: the ids keep growing, so a cleared map never reuses one.
+// call sends only what changes. Bounded by count and by characters (a spec may carry a long system
+// prompt); the ids keep growing, so a cleared map never reuses one.
 const specIds = new Map();
+let specChars = 0;
 let nextSpecId = 1;
 function specId(text) {
   let id = specIds.get(text);
   if (id === undefined) {
-    if (specIds.size >= 256) specIds.clear();
+    if (specIds.size >= 256 || specChars + text.length > 4 * 1024 * 1024) {
+      specIds.clear();
+      specChars = 0;
+    }
     id = nextSpecId++;
     specIds.set(text, id);
+    specChars += text.length;
   }
   return id;
 }

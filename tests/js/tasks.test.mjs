@@ -329,6 +329,23 @@ describe('the original API (drop-in)', () => {
     assert.deepEqual(Object.keys(handleAgentTaskError(zodError, 't')), ['success', 'error', 'details']);
     assert.deepEqual(handleAgentTaskError(new Error('m'), 't'), { success: false, error: 't failed', message: 'm' });
   });
+  test('a spec larger than the core keeps (a 5 MB system prompt) is sent with every call and still works', async () => {
+    const seen = [];
+    const client = { chat: { completions: { create: async (params) => {
+      seen.push(params.messages[0].content.length);
+      return toolCallResponse({ name: params.tool_choice.function.name, arguments: JSON.stringify(intentArgs) }).body;
+    } } } };
+    const executor = new AgentTaskExecutor(client);
+    const big = { ...AgentTaskConfigs.INTENT_ANALYSIS, systemPrompt: 'x'.repeat(5_000_000) };
+    for (let i = 0; i < 2; i++) {
+      const r = await executor.executeAgentTask(request, intentInput, big);
+      assert.equal(r.success, true);
+    }
+    assert.deepEqual(seen, [5_000_000, 5_000_000]);
+    // Small specs are cached again afterwards.
+    assert.equal((await executor.executeAgentTask(request, intentInput, AgentTaskConfigs.INTENT_ANALYSIS)).success, true);
+  });
+
   test('task specs compiled in the core: a changed config is sent again, and specs evicted from the core are resent', async () => {
     const seen = [];
     const client = { chat: { completions: { create: async (params) => {
