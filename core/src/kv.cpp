@@ -724,6 +724,10 @@ Task<std::string> hold(OpContext& ctx, std::string input_text) {
       throw Error(ErrorCode::lock_lost, now >= cap_at ? "lock hold time cap reached" : "lock expired before it could be renewed",
                   json{{"lockKey", key}, {"renewals", renewals}});
     }
+    // Once the lock lasts to the cap (to within a millisecond) there is nothing left to renew: a
+    // renewal that close to the key's expiry can reach the store after the key has expired, and
+    // the hold would end as "lock expired" instead of at its cap.
+    if (cap_at - expires_at < 1) continue;
     // Never renew past the cap: the last renewal ends exactly at it.
     auto next_ttl = static_cast<std::int64_t>(std::min(static_cast<double>(ttl_ms), cap_at - now));
     if (next_ttl <= 0) continue;
