@@ -1,5 +1,6 @@
 #include "agent_tools/json.hpp"
 
+#include "agent_tools/json_text.hpp"
 #include "json_bytes.hpp"
 
 #include <array>
@@ -511,8 +512,9 @@ AGENT_TOOLS_HOT std::size_t escape_byte(char*& w, const unsigned char* p, const 
   return 1;
 }
 
-// The escaped length of text[from, to) looked at byte by byte.
-std::size_t escaped_size_slow(const unsigned char* p, const unsigned char* to, const unsigned char* end) noexcept {
+// The escaped length of the characters starting in [p, to), looked at byte by byte; leaves `p`
+// after the last one (a UTF-8 sequence may run past `to`).
+std::size_t escaped_size_slow(const unsigned char*& p, const unsigned char* to, const unsigned char* end) noexcept {
   std::size_t size = 0;
   char sink[8];
   while (p < to) {
@@ -538,16 +540,7 @@ std::size_t escaped_size(std::string_view text) noexcept {
       size += 8 + static_cast<std::size_t>(std::popcount(bytes_equal(word, '"') | bytes_equal(word, '\\')));
       p += 8;
     } else {
-      const unsigned char* start = p;
-      std::size_t n = 0;
-      while (n < 8) {  // whole characters: a UTF-8 sequence may run past the word
-        char sink[8];
-        char* w = sink;
-        std::size_t used = escape_byte(w, p, end);
-        size += static_cast<std::size_t>(w - sink);
-        p += used;
-        n = static_cast<std::size_t>(p - start);
-      }
+      size += escaped_size_slow(p, p + 8, end);
     }
   }
   return size + escaped_size_slow(p, end, end);
@@ -591,51 +584,8 @@ void append_json_string(std::string& out, std::string_view text) {
 }
 
 std::string decode_json_string(std::string_view literal) {
-  auto p = reinterpret_cast<const unsigned char*>(literal.data()) + 1;  // past the opening quote
-  const auto end = reinterpret_cast<const unsigned char*>(literal.data()) + literal.size() - 1;
-  std::string out(static_cast<std::size_t>(end - p), '\0');  // decoding never lengthens
-  char* w = out.data();
-  auto hex4 = [](const unsigned char* h) {
-    return static_cast<std::uint32_t>(hex_value(h[0]) << 12 | hex_value(h[1]) << 8 | hex_value(h[2]) << 4 | hex_value(h[3]));
-  };
-  while (p < end) {
-    if (end - p >= 8) {
-      std::uint64_t word = load8(p);
-      if (zero_bytes(word ^ (kOnes * '\\')) == 0) {  // validated text: only backslashes need a look
-        std::memcpy(w, &word, 8);
-        w += 8;
-        p += 8;
-        continue;
-      }
-    }
-    for (const auto stop = p + std::min<std::ptrdiff_t>(8, end - p); p < stop;) {
-      if (*p != '\\') {
-        *w++ = static_cast<char>(*p++);
-        continue;
-      }
-      char c = static_cast<char>(p[1]);
-      p += 2;
-      switch (c) {
-        case 'b': *w++ = '\b'; break;
-        case 'f': *w++ = '\f'; break;
-        case 'n': *w++ = '\n'; break;
-        case 'r': *w++ = '\r'; break;
-        case 't': *w++ = '\t'; break;
-        case 'u': {
-          std::uint32_t cp = hex4(p);
-          p += 4;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {  // validated: a low surrogate escape follows
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(p + 2) - 0xDC00);
-            p += 6;
-          }
-          w = write_utf8(w, cp);
-          break;
-        }
-        default: *w++ = c;  // \" \\ \/
-      }
-    }
-  }
-  out.resize(static_cast<std::size_t>(w - out.data()));
+  std::string out(literal.substr(1, literal.size() - 2));  // decoding never lengthens
+  out.resize(unescape_in_place(out.data(), out.size()));
   return out;
 }
 

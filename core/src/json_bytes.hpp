@@ -108,6 +108,16 @@ inline char* write_utf8(char* w, std::uint32_t cp) noexcept {
   return w;
 }
 
+// Byte-loop equality for the short member names the readers look up: in wasm, string_view's ==
+// is a call to memcmp that costs more than the comparison.
+inline bool same_text(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
 // The one JSON string escaper (defined in json.cpp), used by append_json_string and by the
 // writers in json_text.cpp: control characters escaped, invalid UTF-8 bytes replaced with U+FFFD.
 /// The length of `text` escaped as the content of a string literal (quotes not counted).

@@ -1,5 +1,6 @@
 #include "agent_tools/json_text.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -27,9 +28,12 @@ namespace {
 using json_bytes::escape_to;
 using json_bytes::escaped_size;
 using json_bytes::hex_value;
+using json_bytes::kOnes;
+using json_bytes::same_text;
 using json_bytes::skip_plain;
 using json_bytes::utf8_sequence;
 using json_bytes::write_utf8;
+using json_bytes::zero_bytes;
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
@@ -312,92 +316,55 @@ void JsonReader::finish() {
   if (pos_ != text_.size() || depth_ != 0) malformed();
 }
 
-// --- Fields ----------------------------------------------------------------------------------------
-
-Fields Fields::parse(std::string_view text, ErrorCode on_malformed, std::string_view what) {
-  JsonReader reader(text, on_malformed, what);
-  if (reader.peek() != JsonKind::object) throw Error(on_malformed, std::string(what) + " must be an object");
-  Fields fields;
-  fields.items_.reserve(12);
-  reader.begin_object();
-  std::string name;
-  while (reader.member(name)) {
-    Field field;
-    field.kind = reader.peek();
-    switch (field.kind) {
-      case JsonKind::null: reader.read_null(); break;
-      case JsonKind::boolean: field.boolean = reader.read_bool(); break;
-      case JsonKind::string: field.text = reader.read_string(); break;
-      case JsonKind::number:
-        field.text = reader.read_number_text();
-        field.number = number_value(field.text);
-        break;
-      case JsonKind::array:
-      case JsonKind::object: field.text = reader.skip(); break;
-    }
-    // A name may appear twice in JSON; the last one counts, as with JSON.parse.
-    if (Field* seen = const_cast<Field*>(fields.find(name))) {
-      *seen = std::move(field);
-      seen->name = name;
-    } else {
-      field.name = name;
-      fields.items_.push_back(std::move(field));
-    }
-  }
-  reader.finish();
-  return fields;
-}
-
-const Field* Fields::find(std::string_view name) const noexcept {
-  for (const Field& field : items_) {
-    if (field.name == name) return &field;
-  }
-  return nullptr;
-}
-
-const Field& Fields::operator[](std::string_view name) const noexcept {
-  static const Field absent;
-  const Field* field = find(name);
-  return field ? *field : absent;
-}
-
 // --- FieldViews ------------------------------------------------------------------------------------
 
+// A word without a backslash is moved whole (loaded before it is stored, so writing behind the
+// read position is safe); only words with escapes are looked at byte by byte.
 std::size_t unescape_in_place(char* text, std::size_t size) noexcept {
   const char* read = text;
-  const char* end = text + size;
+  const char* const end = text + size;
   char* write = text;
-  auto hex4 = [&]() -> std::uint32_t {
+  auto hex4 = [](const char* h) {
     std::uint32_t v = 0;
-    for (int i = 0; i < 4 && read < end; ++i, ++read) {
-      v = v * 16 + static_cast<std::uint32_t>(hex_value(static_cast<unsigned char>(*read)));
-    }
+    for (int i = 0; i < 4; ++i) v = v * 16 + static_cast<std::uint32_t>(hex_value(static_cast<unsigned char>(h[i])));
     return v;
   };
   while (read < end) {
-    if (*read != '\\') {
-      *write++ = *read++;
-      continue;
-    }
-    if (end - read < 2) break;  // cannot happen in a validated literal
-    char e = read[1];
-    read += 2;
-    switch (e) {
-      case 'b': *write++ = '\b'; break;
-      case 'f': *write++ = '\f'; break;
-      case 'n': *write++ = '\n'; break;
-      case 'r': *write++ = '\r'; break;
-      case 't': *write++ = '\t'; break;
-      case 'u': {
-        std::uint32_t cp = hex4();
-        if (cp >= 0xD800 && cp <= 0xDBFF && end - read >= 6) {  // a validated pair: high, then low
-          read += 2;
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4() - 0xDC00);
-        }
-        write = write_utf8(write, cp);  // at most 4 bytes for the 6 or 12 read
-        break;
+    if (end - read >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, read, 8);
+      if (zero_bytes(word ^ (kOnes * '\\')) == 0) {
+        std::memcpy(write, &word, 8);
+        write += 8;
+        read += 8;
+        continue;
       }
-      default: *write++ = e;  // '"', '\\', '/'
+    }
+    for (const char* stop = read + std::min<std::ptrdiff_t>(8, end - read); read < stop;) {
+      if (*read != '\\') {
+        *write++ = *read++;
+        continue;
+      }
+      char e = read[1];  // validated: an escape is complete
+      read += 2;
+      switch (e) {
+        case 'b': *write++ = '\b'; break;
+        case 'f': *write++ = '\f'; break;
+        case 'n': *write++ = '\n'; break;
+        case 'r': *write++ = '\r'; break;
+        case 't': *write++ = '\t'; break;
+        case 'u': {
+          std::uint32_t cp = hex4(read);
+          read += 4;
+          if (cp >= 0xD800 && cp <= 0xDBFF) {  // validated: the low surrogate's escape follows
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(read + 2) - 0xDC00);
+            read += 6;
+          }
+          write = write_utf8(write, cp);  // at most 4 bytes for the 6 or 12 read
+          break;
+        }
+        default: *write++ = e;  // '"', '\\', '/'
+      }
     }
   }
   return static_cast<std::size_t>(write - text);
@@ -459,19 +426,10 @@ FieldViews FieldViews::object(const FieldView& field, ErrorCode on_malformed, st
   return parse(at, field.text.size(), on_malformed, what);
 }
 
-// Names are short and mostly differ in length or first letter: checking those first spares
-// most comparisons the call to memcmp (not inlined in wasm).
-static bool same_name(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a[i] != b[i]) return false;
-  }
-  return true;
-}
 
 const FieldView* FieldViews::find(std::string_view name) const noexcept {
   for (std::size_t i = 0; i < count_; ++i) {
-    if (same_name(inline_[i].name, name)) return &inline_[i];
+    if (same_text(inline_[i].name, name)) return &inline_[i];
   }
   for (const FieldView& field : more_) {
     if (field.name == name) return &field;

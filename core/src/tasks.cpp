@@ -34,16 +34,7 @@ struct Value {
   bool is(JsonKind k) const noexcept { return !text.empty() && kind == k; }
 };
 
-// Byte loops for the short names compared here: in wasm, string_view's find and == are calls
-// into libc (memchr, memcmp) that cost more than the comparison.
-bool same(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a[i] != b[i]) return false;
-  }
-  return true;
-}
-
+// A byte loop, not string_view::find: in wasm that is a call to memchr.
 bool has_backslash(std::string_view text) noexcept {
   for (char c : text) {
     if (c == '\\') return true;
@@ -156,7 +147,7 @@ class Members {
 
   Value operator[](std::string_view name) const noexcept {
     for (auto it = items_.rbegin(); it != items_.rend(); ++it) {
-      if (same(it->first, name)) return it->second;
+      if (json_bytes::same_text(it->first, name)) return it->second;
     }
     return {};
   }
@@ -463,7 +454,7 @@ using trusted::value_end;
 
 // `key` is a raw member name (quoted): equal to `name` once decoded?
 bool key_is(std::string_view key, std::string_view name) {
-  if (key.size() == name.size() + 2) return same(key.substr(1, name.size()), name);  // no room for an escape
+  if (key.size() == name.size() + 2) return json_bytes::same_text(key.substr(1, name.size()), name);  // no room for an escape
   if (!has_backslash(key)) return false;
   return decode_json_string(key) == name;
 }

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -146,13 +147,7 @@ TEST_CASE("append_json_string matches the byte-at-a-time reference on random tex
   const std::vector<std::string> pieces = {"a", "b", "xyz", "\"", "\\", "\n", "\t", "\x01", "\x1f", "\x7f", "/",
                                            "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xC3", "\xE2\x82",
                                            "\xFF", "\xED\xA0\x80", "12345678", "{\"k\":[1,2]}"};
-  std::uint64_t state = 0x9E3779B97F4A7C15;
-  auto next = [&] {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-  };
+  std::mt19937_64 next(0x9E3779B97F4A7C15);
   for (int round = 0; round < 3000; ++round) {
     std::string text;
     const std::size_t count = next() % 24;

@@ -4,6 +4,7 @@
 // ASan/UBSan with the rest of the suite: the completion walker reads validated text without bounds
 // checks of its own, so this is where a wrong assumption would show.
 #include <cstdint>
+#include <random>
 #include <string>
 
 #include "host_script.hpp"
@@ -158,13 +159,7 @@ TEST_CASE("tasks: thousands of mangled completions each end in a result, never a
   ScriptedHost host;
   const std::string good = completion(kArgs).dump();
   const std::string alphabet = "{}[]\",:\\ 0aeu\x01\xC3\xFF";
-  std::uint64_t state = 0x2545F4914F6CDD1D;
-  auto next = [&] {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-  };
+  std::mt19937_64 next(0x2545F4914F6CDD1D);
   int successes = 0;
   for (agent_tools::OpId op = 1; op <= 3000; ++op) {
     std::string body = good;

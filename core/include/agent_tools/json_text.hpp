@@ -5,9 +5,9 @@
 //
 //   JsonReader  a strict forward-only reader (RFC 8259, UTF-8 validated, depth-capped) whose
 //               errors are typed Errors with the caller's code.
-//   Fields      one flat object read into (name, value) pairs; nested values kept as raw text.
-//   FieldViews  the same without allocating, for the lock operations' inputs: views into the
-//               text, escapes decoded in place.
+//   FieldViews  one flat object read into (name, value) pairs without allocating, for the lock
+//               operations' inputs: views into the text, escapes decoded in place, nested
+//               values kept as raw text.
 //   JsonWriter  appends values, objects and arrays, placing the commas itself.
 #pragma once
 
@@ -88,33 +88,6 @@ class JsonReader {
   std::string_view what_;
 };
 
-/// One member of a flat object. Strings are decoded; numbers, arrays and objects keep their text.
-struct Field {
-  std::string name;
-  JsonKind kind = JsonKind::null;
-  std::string text;  // string value, or the raw JSON text of any other kind
-  double number = 0;
-  bool boolean = false;
-
-  bool is_string() const noexcept { return kind == JsonKind::string; }
-  bool is_null() const noexcept { return kind == JsonKind::null; }
-};
-
-class Fields {
- public:
-  /// Reads a JSON object (anything else throws Error(`on_malformed`, "<what> must be an object")).
-  /// Later duplicates of a name replace earlier ones, as JSON.parse does.
-  static Fields parse(std::string_view text, ErrorCode on_malformed, std::string_view what);
-
-  /// nullptr when absent.
-  const Field* find(std::string_view name) const noexcept;
-  /// Absent members read as null.
-  const Field& operator[](std::string_view name) const noexcept;
-
- private:
-  std::vector<Field> items_;
-};
-
 /// One member of a flat object read in place by FieldViews.
 struct FieldView {
   std::string_view name;
@@ -130,8 +103,8 @@ struct FieldView {
 /// A flat JSON object read without allocating (for up to kInline members): names and values are
 /// views into the text, and escapes are decoded in place -- a decoded string is never longer
 /// than its escaped form, so it fits where it stood. The text must therefore be writable and
-/// outlive the views; it is left valid JSON only outside the string literals. Otherwise as
-/// Fields: later duplicates replace earlier ones, absent members read as null.
+/// outlive the views; it is left valid JSON only outside the string literals. Later
+/// duplicates replace earlier ones, absent members read as null.
 class FieldViews {
  public:
   static FieldViews parse(char* text, std::size_t size, ErrorCode on_malformed, std::string_view what);
