@@ -15,6 +15,7 @@
 #include "agent_tools/schema.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -23,6 +24,8 @@
 #include <utility>
 
 #include "agent_tools/json.hpp"
+#include "agent_tools/json_text.hpp"
+#include "json_bytes.hpp"
 
 namespace agent_tools::schema {
 
@@ -34,6 +37,8 @@ constexpr std::uint64_t kUnbounded = UINT64_MAX;
 // through parse_json; this leaves room for several in-place applicators (allOf, anyOf, ...) per
 // level (a $ref alone costs none). Measured in the wasm build: 4,000 frames fit in both the 256 KB
 // stack and V8's native stack, 8,000 exhaust the latter.
+// Text mode tracks required members in a bitset of this many bits; longer lists use the tree.
+constexpr std::size_t kTextRequired = 128;
 constexpr int kMaxEvalDepth = 8 * static_cast<int>(MAX_JSON_DEPTH);
 
 // The wasm build compiles with -O3, which would inline compile-time and error-path code into the
@@ -1276,6 +1281,9 @@ class Validator {
   Validator(const Schema::Compiled& compiled, std::vector<Issue>* out, std::size_t max_issues)
       : c_(compiled), out_(out), max_(max_issues) {}
 
+  // Text mode (see Schema::accepts_text): true only when the value at `reader` is valid.
+  bool run_text(JsonReader& reader) { return text(0, reader) && !too_deep_; }
+
   bool run(const json& instance) {
     bool ok = eval(0, instance);
     if (too_deep_) {
@@ -1453,6 +1461,153 @@ class Validator {
       if (branch != kNone && !eval(branch, v) && !keep_going(ok)) return false;
     }
     return ok;
+  }
+
+  // --- text mode: the same rules, applied as the text is read -----------------------------------
+  // Only an answer, never issues (out_ is null). A node whose keywords need the value more than
+  // once (in-place applicators, uniqueItems, contains, ...) is checked on a tree of just that value.
+
+  static bool streams(const Node& n) noexcept {
+    return n.ref == kNone && n.all_of.empty() && n.any_of.empty() && n.one_of.empty() && n.not_ == kNone &&
+           n.if_ == kNone && !n.unique_items && n.contains == kNone && n.property_names == kNone &&
+           n.pattern_properties.empty() && n.dependent_required.empty() && n.dependent_schemas.empty() &&
+           n.min_properties == 0 && n.required.size() <= kTextRequired;
+  }
+
+  // A scalar or a subtree as parse_json types it; false for what parse_json refuses (a number
+  // that overflows a double), which the tree path reports as malformed.
+  static bool tree_of(std::string_view value_text, json& out) {
+    try {
+      out = parse_json(value_text, ErrorCode::invalid_argument, "instance");
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  }
+
+  bool text(std::int32_t id, JsonReader& r) {
+    while (node(id).ref_only) id = node(id).ref;
+    const Node& n = node(id);
+    if (n.kind == Kind::accept) return skip_text(r);
+    if (n.kind == Kind::reject || depth_ >= kMaxEvalDepth) return false;
+    const JsonKind kind = r.peek();
+    const bool compares = !n.enum_values.is_null() || n.has_const;
+    if (!streams(n) || (compares && (kind == JsonKind::object || kind == JsonKind::array))) {
+      json v;
+      return tree_of(r.skip(), v) && eval(id, v);
+    }
+    ++depth_;
+    const bool ok = text_keywords(n, kind, compares, r);
+    --depth_;
+    return ok;
+  }
+
+  bool text_keywords(const Node& n, JsonKind kind, bool compares, JsonReader& r) {
+    switch (kind) {
+      case JsonKind::null: r.read_null(); return eval_keywords(n, json());
+      case JsonKind::boolean: return eval_keywords(n, json(r.read_bool()));
+      case JsonKind::number: {
+        json v;
+        return tree_of(r.read_number_text(), v) && eval_keywords(n, v);
+      }
+      case JsonKind::string: return text_string(n, compares, r);
+      case JsonKind::array: return text_array(n, r);
+      case JsonKind::object: return text_object(n, r);
+    }
+    return false;
+  }
+
+  bool text_string(const Node& n, bool compares, JsonReader& r) {
+    if (n.types != 0 && (n.types & t_string) == 0) return false;
+    bool escaped = false;
+    const std::string_view raw = r.read_string_raw(escaped);
+    if (!compares && n.pattern == kNone && n.min_length == 0 && n.max_length == kUnbounded) return true;
+    scratch_text_.assign(raw);
+    if (escaped) scratch_text_.resize(unescape_in_place(scratch_text_.data(), scratch_text_.size()));
+    const auto same = [&](const json& e) { return e.is_string() && e.get_ref<const std::string&>() == scratch_text_; };
+    if (!n.enum_values.is_null()) {
+      const auto& values = n.enum_values.get_ref<const json::array_t&>();
+      if (std::none_of(values.begin(), values.end(), same)) return false;
+    }
+    if (n.has_const && !same(n.const_value)) return false;
+    bool ok = true;
+    return check_string(n, scratch_text_, ok);
+  }
+
+  bool text_array(const Node& n, JsonReader& r) {
+    if (n.types != 0 && (n.types & t_array) == 0) return false;
+    std::uint64_t size = 0;
+    r.begin_array();
+    while (r.element()) {
+      const std::int32_t schema = size < n.prefix_items.size() ? n.prefix_items[size] : n.items;
+      ++size;
+      if (!(schema == kNone ? skip_text(r) : text(schema, r))) return false;
+    }
+    return size >= n.min_items && size <= n.max_items;
+  }
+
+  // A repeated member is checked each time it appears, so a valid answer holds for the last one
+  // (the one the tree keeps); counts include repeats, so maxProperties is only stricter.
+  bool text_object(const Node& n, JsonReader& r) {
+    if (n.types != 0 && (n.types & t_object) == 0) return false;
+    std::array<std::uint64_t, kTextRequired / 64> seen{};
+    std::uint64_t count = 0;
+    std::string_view key;
+    bool escaped = false;
+    r.begin_object();
+    while (r.member_raw(key, escaped)) {
+      ++count;
+      std::string_view name = key;
+      if (escaped) {
+        scratch_key_.assign(key);
+        scratch_key_.resize(unescape_in_place(scratch_key_.data(), scratch_key_.size()));
+        name = scratch_key_;
+      }
+      for (std::size_t i = 0; i < n.required.size(); ++i) {
+        if (json_bytes::same_text(n.required[i], name)) seen[i / 64] |= std::uint64_t{1} << (i % 64);
+      }
+      std::int32_t schema = n.additional;
+      std::size_t lo = 0, hi = n.properties.size();  // sorted by name
+      while (lo < hi) {
+        const std::size_t mid = lo + (hi - lo) / 2;
+        const int c = n.properties[mid].first.compare(name);
+        if (c == 0) {
+          schema = n.properties[mid].second;
+          break;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      if (!(schema == kNone ? skip_text(r) : text(schema, r))) return false;
+    }
+    if (count > n.max_properties) return false;
+    for (std::size_t i = 0; i < n.required.size(); ++i) {
+      if ((seen[i / 64] >> (i % 64) & 1) == 0) return false;
+    }
+    return true;
+  }
+
+  // A value no keyword looks at: valid if the tree would parse it.
+  bool skip_text(JsonReader& r) {
+    switch (r.peek()) {
+      case JsonKind::number: return std::isfinite(number_value(r.read_number_text()));
+      case JsonKind::array:
+        r.begin_array();
+        while (r.element()) {
+          if (!skip_text(r)) return false;
+        }
+        return true;
+      case JsonKind::object: {
+        std::string_view key;
+        bool escaped = false;
+        r.begin_object();
+        while (r.member_raw(key, escaped)) {
+          if (!skip_text(r)) return false;
+        }
+        return true;
+      }
+      default: r.skip(); return true;
+    }
   }
 
   bool probe(std::int32_t id, const json& v) {
@@ -1866,6 +2021,7 @@ class Validator {
   std::string depth_path_;
   std::vector<Segment> segments_;
   rx::Scratch scratch_;
+  std::string scratch_text_, scratch_key_;  // text mode: a string value, a member name, decoded
 };
 
 }  // namespace
@@ -1883,5 +2039,16 @@ std::vector<Issue> Schema::validate(const json& instance, std::size_t max_issues
 }
 
 bool Schema::is_valid(const json& instance) const { return Validator(*compiled_, nullptr, 1).run(instance); }
+
+bool Schema::accepts_text(std::string_view instance) const {
+  try {
+    JsonReader reader(instance, ErrorCode::invalid_argument, "instance");
+    if (!Validator(*compiled_, nullptr, 1).run_text(reader)) return false;
+    reader.finish();
+    return true;
+  } catch (const Error&) {
+    return false;  // malformed, or nested beyond MAX_JSON_DEPTH
+  }
+}
 
 }  // namespace agent_tools::schema

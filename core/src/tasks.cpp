@@ -588,9 +588,9 @@ struct Reply {
   bool validated = false;  // the body came as a JSON value inside the (validated) reply, not a string
 };
 
-// The tool call's arguments out of a 2xx body, or the precise failure. `call` receives the tool
-// call's text (for a repair round).
-json tool_arguments(const Reply& reply, const std::string& function_name, Value& call) {
+// The tool call's arguments (the JSON text inside its string) out of a 2xx body, or the precise
+// failure. `call` receives the tool call's text (for a repair round).
+std::string tool_arguments(const Reply& reply, const std::string& function_name, Value& call) {
   try {
     if (!reply.validated) {  // a body string: check it is one JSON document before walking it
       JsonReader reader(reply.body, ErrorCode::host_bad_reply, "response body");
@@ -627,7 +627,11 @@ json tool_arguments(const Reply& reply, const std::string& function_name, Value&
   }
   Value arguments = c.arguments;
   if (!arguments.is(JsonKind::string)) fail("malformed_response", "tool call arguments are not a string");
-  std::string text = decode_string(arguments);
+  return decode_string(arguments);
+}
+
+// The arguments as a tree, for the validator's issues.
+json arguments_tree(const std::string& text) {
   if (text.empty() || text == "null") return json::object();  // the original read both as {}
   try {
     return parse_json(text, ErrorCode::validation_failed, "tool call arguments");
@@ -658,6 +662,29 @@ std::string step_result(const std::string& task_name, const json& arguments) {
   }
   out += '}';
   return out;
+}
+
+// The same spliced from arguments text the validator accepted (an object, so parse_json would
+// take it): its members are copied as they stand, and JSON.parse on the host reads repeated
+// names as the tree would have (the last one wins).
+std::string step_result(const std::string& task_name, std::string_view arguments) {
+  std::string out = "{\"step\":";
+  append_json_string(out, task_name);
+  trusted::items(arguments.substr(trusted::skip_space(arguments, 0)), [&](std::string_view key, Value value) {
+    if (walk::key_is(key, "step")) return;
+    out += ',';
+    out += key;
+    out += ':';
+    out += value.text;
+  });
+  out += '}';
+  return out;
+}
+
+// Whether the first thing in `text` is an object.
+bool opens_object(std::string_view text) {
+  std::size_t i = trusted::skip_space(text, 0);
+  return i < text.size() && text[i] == '{';
 }
 
 // A member whose name is not one of the core's literals (JsonWriter::key does not escape).
@@ -867,18 +894,27 @@ Task<std::string> execute(OpContext& ctx, std::string input) {
     for (;;) {
       Reply response = co_await send_with_retries(ctx, plan, extra_messages, retries);
       Value call;  // a view into response.body
-      json arguments = tool_arguments(response, task.function_name, call);
+      const std::string text = tool_arguments(response, task.function_name, call);
+      // Valid arguments, the usual case, are recognised on the text and spliced into the result;
+      // a tree is built only to say what is wrong with them (or when no schema reads the text).
+      std::string step;
       std::vector<schema::Issue> issues;
-      if (!arguments.is_object()) {
-        issues.push_back({"$", "type", "$: expected the arguments to be an object"});
-      } else if (task.validator) {
-        issues = task.validator->validate(arguments);
+      if (task.validator && opens_object(text) && task.validator->accepts_text(text)) {
+        step = step_result(plan.task_name, std::string_view(text));
+      } else {
+        json arguments = arguments_tree(text);
+        if (!arguments.is_object()) {
+          issues.push_back({"$", "type", "$: expected the arguments to be an object"});
+        } else if (task.validator) {
+          issues = task.validator->validate(arguments);
+        }
+        if (issues.empty()) step = step_result(plan.task_name, arguments);
       }
       if (issues.empty()) {
         double now = co_await ctx.now();
         JsonWriter result;
         result.begin_object().key("success").boolean(true)
-            .key("stepResult").raw(step_result(plan.task_name, arguments))
+            .key("stepResult").raw(step)
             .key("updatedCSI");
         write_updated_csi(result, plan, iso8601(now));
         result.end_object();

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "agent_tools/json.hpp"
 #include "agent_tools/schema.hpp"
 
 #ifndef AGENT_TOOLS_SHARED_DIR
@@ -134,7 +135,9 @@ TEST_CASE("JSON-Schema-Test-Suite draft 2020-12") {
         try {
           const Schema s = Schema::compile(group.at("schema"));
           for (const json& test : tests) {
-            if (s.validate(test.at("data")).empty() != test.at("valid").get<bool>()) would_pass = false;
+            const bool answer = s.validate(test.at("data")).empty();
+            CHECK(s.accepts_text(agent_tools::dump_json(test.at("data"))) == answer);
+            if (answer != test.at("valid").get<bool>()) would_pass = false;
           }
         } catch (const agent_tools::Error&) {
           would_pass = false;
@@ -169,6 +172,10 @@ TEST_CASE("JSON-Schema-Test-Suite draft 2020-12") {
         if (compiled->is_valid(data) != answer) {
           ++result.failed;
           failures.push_back(name + ": is_valid() disagrees with validate()");
+        } else if (compiled->accepts_text(agent_tools::dump_json(data)) != answer) {
+          // The text mode must agree wherever names are not repeated (the suite repeats none).
+          ++result.failed;
+          failures.push_back(name + ": accepts_text() disagrees with validate()");
         } else if (answer != expected) {
           ++result.failed;
           failures.push_back(name + ": expected " + (expected ? "valid" : "invalid") + ", got " +

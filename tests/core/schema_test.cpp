@@ -28,6 +28,7 @@ bool valid(std::string_view schema, std::string_view instance) {
   const json value = j(instance);
   const bool answer = s.validate(value).empty();
   CHECK_MESSAGE(s.is_valid(value) == answer, "is_valid disagrees with validate for " << instance);
+  CHECK_MESSAGE(s.accepts_text(instance) == answer, "accepts_text disagrees with validate for " << instance);
   return answer;
 }
 
@@ -627,4 +628,40 @@ TEST_CASE("schema: assess_complexity arguments") {
                 messages(issues));
   CHECK(s.validate(j("{}")).size() == 5);
   CHECK(s.validate(j("{}"), 2).size() == 2);
+}
+
+TEST_CASE("schema: accepts_text decides on the text, and says valid only when the tree would") {
+  const Schema s = Schema::compile(j(R"({"type":"object","properties":{"a":{"type":"integer"},
+      "n":{"anyOf":[{"type":"string"},{"type":"null"}]},"u":{"type":"array","uniqueItems":true},
+      "e":{"enum":[{"b":1.0},"x"]}},"required":["a"],"additionalProperties":{"type":"string","maxLength":3}})"));
+  CHECK(s.accepts_text(R"( {"a":1} )"));
+  CHECK(s.accepts_text(R"({"a":2.0,"n":null,"u":[1,2],"e":{"b":1},"zz":"abc"})"));
+  CHECK(s.accepts_text(R"({"\u0061":1,"e":"\u0078"})"));  // escaped names and values are decoded
+  CHECK_FALSE(s.accepts_text(R"({"\u0061":"1"})"));
+  CHECK_FALSE(s.accepts_text(R"({"n":"x"})"));            // required
+  CHECK_FALSE(s.accepts_text(R"({"a":1,"n":3})"));        // anyOf, on a tree of the value
+  CHECK_FALSE(s.accepts_text(R"({"a":1,"u":[1,1.0]})"));  // uniqueItems, ditto
+  CHECK_FALSE(s.accepts_text(R"({"a":1,"e":{"b":2}})"));
+  CHECK_FALSE(s.accepts_text(R"({"a":1,"zz":"abcd"})"));  // additionalProperties
+  CHECK_FALSE(s.accepts_text(R"({"a":1,"zz":"ab\u00e9d"})"));
+  CHECK(s.accepts_text(R"({"a":1,"zz":"ab\u00e9"})"));  // 3 code points
+
+  // Whatever parse_json refuses is never accepted: malformed text, invalid UTF-8, a number past
+  // double range even where no keyword looks at it, nesting past MAX_JSON_DEPTH.
+  CHECK_FALSE(s.accepts_text(R"({"a":1)"));
+  CHECK_FALSE(s.accepts_text(R"({"a":1} x)"));
+  CHECK_FALSE(s.accepts_text("{\"a\":1,\"zz\":\"\xff\"}"));
+  CHECK_FALSE(s.accepts_text(R"({"a":1e400})"));
+  const Schema any = Schema::compile(j("{}"));
+  CHECK(any.accepts_text(R"({"x":[1e300,{"y":-0.5}]})"));
+  CHECK_FALSE(any.accepts_text(R"({"x":[1,{"y":1e400}]})"));
+  CHECK_FALSE(any.accepts_text(std::string(600, '[') + std::string(600, ']')));
+  CHECK(any.accepts_text("[[[1]]]"));
+
+  // A repeated name is checked each time: valid answers hold for the last one (JSON.parse's and
+  // the tree's reading); an invalid earlier one makes the text answer false though the tree's is
+  // true, and the caller then asks the tree.
+  CHECK(s.accepts_text(R"({"a":1,"a":2})"));
+  CHECK_FALSE(s.accepts_text(R"({"a":"x","a":2})"));
+  CHECK(s.is_valid(j(R"({"a":"x","a":2})")));
 }

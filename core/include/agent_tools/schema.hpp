@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent_tools/error.hpp"
@@ -61,6 +62,13 @@ class Schema {
 
   /// Whether `instance` is valid; the same answer as validate().empty(), without building messages.
   bool is_valid(const json& instance) const;
+
+  /// Whether the JSON text `instance` is valid, decided while reading it: no tree is built except
+  /// for subvalues under keywords that need a value more than once (anyOf, uniqueItems, ...).
+  /// true means parse_json(instance) succeeds and is_valid() holds for it; false means invalid,
+  /// malformed or (with repeated member names) possibly valid: ask validate() on the tree.
+  /// Throws nothing but std::bad_alloc.
+  bool accepts_text(std::string_view instance) const;
 
   struct Compiled;  // opaque: defined in schema.cpp
 
