@@ -244,8 +244,9 @@ std::string_view JsonReader::skip() {
       break;
     case JsonKind::object: {
       begin_object();
-      std::string key;
-      while (member(key)) skip();
+      std::string_view key;  // validated, not decoded: nothing here needs the names
+      bool escaped = false;
+      while (member_raw(key, escaped)) skip();
       break;
     }
   }

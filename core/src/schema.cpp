@@ -1485,6 +1485,26 @@ class Validator {
     }
   }
 
+  // A number's text typed as parse_json types it (unsigned, negative or double), the usual short
+  // forms without running the parser.
+  static bool number_of(std::string_view t, json& out) {
+    const bool negative = !t.empty() && t[0] == '-';
+    const std::string_view digits = t.substr(negative ? 1 : 0);
+    if (digits.size() > 18) return tree_of(t, out);
+    std::uint64_t magnitude = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') {
+        const double d = number_value(t);  // a fraction or an exponent: a double either way
+        out = d;
+        return std::isfinite(d);
+      }
+      magnitude = magnitude * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (negative) out = -static_cast<std::int64_t>(magnitude);
+    else out = magnitude;
+    return true;
+  }
+
   bool text(std::int32_t id, JsonReader& r) {
     while (node(id).ref_only) id = node(id).ref;
     const Node& n = node(id);
@@ -1508,7 +1528,7 @@ class Validator {
       case JsonKind::boolean: return eval_keywords(n, json(r.read_bool()));
       case JsonKind::number: {
         json v;
-        return tree_of(r.read_number_text(), v) && eval_keywords(n, v);
+        return number_of(r.read_number_text(), v) && eval_keywords(n, v);
       }
       case JsonKind::string: return text_string(n, compares, r);
       case JsonKind::array: return text_array(n, r);

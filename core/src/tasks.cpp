@@ -121,40 +121,54 @@ void items(std::string_view text, OnItem&& on_item) {
 
 std::string decode_string(Value value) { return decode_json_string(value.text); }
 
+// `quoted` is a member name as it stands in the text, quotes included: equal to `name` once decoded?
+bool quoted_is(std::string_view quoted, std::string_view name) {
+  if (quoted.size() == name.size() + 2) return json_bytes::same_text(quoted.substr(1, name.size()), name);  // no room for an escape
+  if (!has_backslash(quoted)) return false;
+  return decode_json_string(quoted) == name;
+}
+
 // An object's members, read once; later duplicates win, as JSON.parse (and the tree) had it.
+// Names stay views into the text, as they stand there (escapes and all): a task looks up a
+// handful of names and copies the rest through, so decoding each would be wasted.
 class Members {
  public:
+  struct Member {
+    std::string_view quoted;  // the name with its quotes
+    Value value;
+    /// The name as it stands between the quotes: valid JSON string content, escapes kept.
+    std::string_view content() const noexcept { return quoted.substr(1, quoted.size() - 2); }
+  };
+
   Members() = default;
   /// Reads (and validates) the object the reader is at.
   explicit Members(JsonReader& reader) {
     items_.reserve(8);
     reader.begin_object();
-    std::string name;
-    while (reader.member(name)) {
+    std::string_view name;
+    bool escaped = false;
+    while (reader.member_raw(name, escaped)) {
       JsonKind kind = reader.peek();
-      items_.push_back({std::move(name), Value{kind, reader.skip()}});
+      items_.push_back({std::string_view(name.data() - 1, name.size() + 2), Value{kind, reader.skip()}});
     }
   }
   /// `object` must be validated text; anything but an object has no members.
   explicit Members(Value object) {
     if (!object.is(JsonKind::object)) return;
     items_.reserve(8);
-    trusted::items(object.text, [&](std::string_view key, Value value) {
-      bool plain = !has_backslash(key);
-      items_.push_back({plain ? std::string(key.substr(1, key.size() - 2)) : decode_string(Value{JsonKind::string, key}), value});
-    });
+    trusted::items(object.text, [&](std::string_view key, Value value) { items_.push_back({key, value}); });
   }
 
   Value operator[](std::string_view name) const noexcept {
     for (auto it = items_.rbegin(); it != items_.rend(); ++it) {
-      if (json_bytes::same_text(it->first, name)) return it->second;
+      if (quoted_is(it->quoted, name)) return it->value;
     }
     return {};
   }
-  const std::vector<std::pair<std::string, Value>>& items() const noexcept { return items_; }
+  const std::vector<Member>& items() const noexcept { return items_; }
 
  private:
-  std::vector<std::pair<std::string, Value>> items_;
+  std::vector<Member> items_;
 };
 
 std::string text_of(Value value, std::string fallback = "") {
@@ -448,71 +462,57 @@ struct Completion {
 
 namespace walk {
 
-using trusted::skip_space;
-using trusted::string_end;
-using trusted::value_end;
-
-// `key` is a raw member name (quoted): equal to `name` once decoded?
-bool key_is(std::string_view key, std::string_view name) {
-  if (key.size() == name.size() + 2) return json_bytes::same_text(key.substr(1, name.size()), name);  // no room for an escape
-  if (!has_backslash(key)) return false;
-  return decode_json_string(key) == name;
+// The reader's next value, read (and validated) whole.
+Value whole(JsonReader& r) {
+  JsonKind kind = r.peek();
+  return {kind, r.skip()};
 }
 
-Value value_at(std::string_view text, std::size_t i, std::size_t end) { return {trusted::kind_at(text, i), text.substr(i, end - i)}; }
-
-// Calls on_member(key, i) for each member of the object at text[i] (at its `{`); on_member returns
-// the index just past the member's value (having read into it, or skipped it). Returns the index
-// past the closing brace.
+// Calls on_member(quoted name) for each member of the object at the reader, which must read or
+// skip the member's value.
 template <class OnMember>
-std::size_t object(std::string_view text, std::size_t i, OnMember&& on_member) {
-  i = skip_space(text, i + 1);
-  while (text[i] != '}') {
-    std::size_t key_end = string_end(text, i);
-    std::string_view key = text.substr(i, key_end - i);
-    i = skip_space(text, skip_space(text, key_end) + 1);  // past the colon
-    i = skip_space(text, on_member(key, i));
-    if (text[i] == ',') i = skip_space(text, i + 1);
-  }
-  return i + 1;
+void object(JsonReader& r, OnMember&& on_member) {
+  r.begin_object();
+  std::string_view name;
+  bool escaped = false;
+  while (r.member_raw(name, escaped)) on_member(std::string_view(name.data() - 1, name.size() + 2));
 }
 
-// The same for the elements of an array: on_element(index, i).
+// The same for the elements of an array: on_element(index).
 template <class OnElement>
-std::size_t array(std::string_view text, std::size_t i, OnElement&& on_element) {
-  i = skip_space(text, i + 1);
-  for (std::size_t index = 0; text[i] != ']'; ++index) {
-    i = skip_space(text, on_element(index, i));
-    if (text[i] == ',') i = skip_space(text, i + 1);
-  }
-  return i + 1;
+void array(JsonReader& r, OnElement&& on_element) {
+  r.begin_array();
+  for (std::size_t index = 0; r.element(); ++index) on_element(index);
 }
 
-std::size_t function(std::string_view text, std::size_t i, Completion& c) {
+void function(JsonReader& r, Completion& c) {
   c.function_name = {};
   c.arguments = {};
-  if (text[i] != '{') return value_end(text, i);
-  return object(text, i, [&](std::string_view key, std::size_t j) {
-    std::size_t end = value_end(text, j);
-    if (key_is(key, "name")) c.function_name = value_at(text, j, end);
-    else if (key_is(key, "arguments")) c.arguments = value_at(text, j, end);
-    return end;
+  if (r.peek() != JsonKind::object) {
+    r.skip();
+    return;
+  }
+  object(r, [&](std::string_view key) {
+    if (quoted_is(key, "name")) c.function_name = whole(r);
+    else if (quoted_is(key, "arguments")) c.arguments = whole(r);
+    else r.skip();
   });
 }
 
-std::size_t call(std::string_view text, std::size_t i, Completion& c) {
+void call(JsonReader& r, Completion& c) {
   c.function_name = {};
   c.arguments = {};
-  if (text[i] != '{') {
-    std::size_t end = value_end(text, i);
-    c.call = value_at(text, i, end);
-    return end;
+  JsonKind kind = r.peek();
+  if (kind != JsonKind::object) {
+    c.call = whole(r);
+    return;
   }
-  std::size_t end = object(text, i, [&](std::string_view key, std::size_t j) {
-    return key_is(key, "function") ? function(text, j, c) : value_end(text, j);
+  std::size_t start = r.offset();
+  object(r, [&](std::string_view key) {
+    if (quoted_is(key, "function")) function(r, c);
+    else r.skip();
   });
-  c.call = value_at(text, i, end);
-  return end;
+  c.call = {kind, r.text().substr(start, r.offset() - start)};
 }
 
 void reset_message(Completion& c) {
@@ -521,58 +521,77 @@ void reset_message(Completion& c) {
   c.call = c.function_name = c.arguments = {};
 }
 
-std::size_t message(std::string_view text, std::size_t i, Completion& c) {
+void message(JsonReader& r, Completion& c) {
   reset_message(c);
-  if (text[i] != '{') return value_end(text, i);
-  return object(text, i, [&](std::string_view key, std::size_t j) {
-    if (key_is(key, "refusal")) {
-      std::size_t end = value_end(text, j);
-      c.refusal = value_at(text, j, end);
-      return end;
+  if (r.peek() != JsonKind::object) {
+    r.skip();
+    return;
+  }
+  object(r, [&](std::string_view key) {
+    if (quoted_is(key, "refusal")) {
+      c.refusal = whole(r);
+      return;
     }
-    if (!key_is(key, "tool_calls")) return value_end(text, j);
+    if (!quoted_is(key, "tool_calls")) {
+      r.skip();
+      return;
+    }
     c.call_count = 0;
     c.call = c.function_name = c.arguments = {};
-    if (text[j] != '[') return value_end(text, j);
-    return array(text, j, [&](std::size_t index, std::size_t k) {
+    if (r.peek() != JsonKind::array) {
+      r.skip();
+      return;
+    }
+    array(r, [&](std::size_t index) {
       ++c.call_count;
-      return index == 0 ? call(text, k, c) : value_end(text, k);
+      if (index == 0) call(r, c);
+      else r.skip();
     });
   });
 }
 
-std::size_t choice(std::string_view text, std::size_t i, Completion& c) {
+void choice(JsonReader& r, Completion& c) {
   c.finish_reason = {};
   reset_message(c);
-  if (text[i] != '{') return value_end(text, i);
-  return object(text, i, [&](std::string_view key, std::size_t j) {
-    if (key_is(key, "message")) return message(text, j, c);
-    std::size_t end = value_end(text, j);
-    if (key_is(key, "finish_reason")) c.finish_reason = value_at(text, j, end);
-    return end;
+  if (r.peek() != JsonKind::object) {
+    r.skip();
+    return;
+  }
+  object(r, [&](std::string_view key) {
+    if (quoted_is(key, "message")) message(r, c);
+    else if (quoted_is(key, "finish_reason")) c.finish_reason = whole(r);
+    else r.skip();
   });
 }
 
-// `text` must be one validated JSON document.
-Completion completion(std::string_view text) {
+// Reads one value at the reader, validating all of it, and collects what the checks need.
+Completion completion(JsonReader& r) {
   Completion c;
-  std::size_t i = skip_space(text, 0);
-  if (text[i] != '{') return c;
-  object(text, i, [&](std::string_view key, std::size_t j) {
-    if (key_is(key, "error")) {
-      std::size_t end = value_end(text, j);
-      c.error = value_at(text, j, end);
-      return end;
+  if (r.peek() != JsonKind::object) {
+    r.skip();
+    return c;
+  }
+  object(r, [&](std::string_view key) {
+    if (quoted_is(key, "error")) {
+      c.error = whole(r);
+      return;
     }
-    if (!key_is(key, "choices")) return value_end(text, j);
-    c.has_choices = text[j] == '[';
+    if (!quoted_is(key, "choices")) {
+      r.skip();
+      return;
+    }
+    c.has_choices = r.peek() == JsonKind::array;
     c.choice_count = 0;
     c.finish_reason = {};
     reset_message(c);
-    if (!c.has_choices) return value_end(text, j);
-    return array(text, j, [&](std::size_t index, std::size_t k) {
+    if (!c.has_choices) {
+      r.skip();
+      return;
+    }
+    array(r, [&](std::size_t index) {
       ++c.choice_count;
-      return index == 0 ? choice(text, k, c) : value_end(text, k);
+      if (index == 0) choice(r, c);
+      else r.skip();
     });
   });
   return c;
@@ -580,28 +599,26 @@ Completion completion(std::string_view text) {
 
 }  // namespace walk
 
-// One HTTP answer from the transport.
+// One HTTP answer from the transport, its body already walked for the parts a completion's
+// checks read (in the same pass that validated it).
 struct Reply {
   int status = 0;
   json headers;            // only read for failures
-  std::string body;        // the body text
-  bool validated = false;  // the body came as a JSON value inside the (validated) reply, not a string
+  std::string text;        // the transport's reply, or the body string decoded out of it
+  std::string_view body;   // the body's text, inside `text`
+  bool body_is_json = false;
+  std::optional<Error> body_error;  // why the body is not one JSON document
+  Completion completion;
 };
 
 // The tool call's arguments (the JSON text inside its string) out of a 2xx body, or the precise
 // failure. `call` receives the tool call's text (for a repair round).
 std::string tool_arguments(const Reply& reply, const std::string& function_name, Value& call) {
-  try {
-    if (!reply.validated) {  // a body string: check it is one JSON document before walking it
-      JsonReader reader(reply.body, ErrorCode::host_bad_reply, "response body");
-      reader.skip();
-      reader.finish();
-    }
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::input_too_large) fail("response_too_large", e.message());
+  if (!reply.body_is_json) {
+    if (reply.body_error && reply.body_error->code() == ErrorCode::input_too_large) fail("response_too_large", reply.body_error->message());
     fail("malformed_response", "OpenAI returned a body that is not JSON", {{"status", reply.status}});
   }
-  const Completion c = walk::completion(reply.body);
+  const Completion& c = reply.completion;
   if (c.error.is(JsonKind::object)) {
     json api = api_error(c.error);
     std::string message = api.contains("message") ? api["message"].get<std::string>() : "unknown error";
@@ -671,7 +688,7 @@ std::string step_result(const std::string& task_name, std::string_view arguments
   std::string out = "{\"step\":";
   append_json_string(out, task_name);
   trusted::items(arguments.substr(trusted::skip_space(arguments, 0)), [&](std::string_view key, Value value) {
-    if (walk::key_is(key, "step")) return;
+    if (quoted_is(key, "step")) return;
     out += ',';
     out += key;
     out += ':';
@@ -687,14 +704,6 @@ bool opens_object(std::string_view text) {
   return i < text.size() && text[i] == '{';
 }
 
-// A member whose name is not one of the core's literals (JsonWriter::key does not escape).
-void raw_member(JsonWriter& out, std::string_view name, std::string_view value_text) {
-  std::string member;
-  append_json_string(member, name);
-  member += ':';
-  member += value_text;
-  out.raw(member);
-}
 
 void write_updated_csi(JsonWriter& out, const Plan& plan, const std::string& now_iso) {
   Members previous(plan.previous_csi);
@@ -711,9 +720,9 @@ void write_updated_csi(JsonWriter& out, const Plan& plan, const std::string& now
       .key("metadata").begin_object();
   // The previous CSI's metadata is kept (the original dropped it), then this step's fields.
   Members previous_metadata(Members(plan.raw_previous_csi)["metadata"]);
-  for (const auto& [key, value] : previous_metadata.items()) {
-    if (key == "lastUpdated" || key == "taskName" || key == "taskType") continue;
-    raw_member(out, key, value.text);
+  for (const auto& member : previous_metadata.items()) {
+    if (quoted_is(member.quoted, "lastUpdated") || quoted_is(member.quoted, "taskName") || quoted_is(member.quoted, "taskType")) continue;
+    out.key(member.content()).raw(member.value.text);  // (key() writes names as they are: these are escaped already)
   }
   out.key("lastUpdated").string(now_iso)
       .key("taskName").string(plan.task_name)
@@ -747,42 +756,63 @@ std::string failed_result(const Plan& plan, const Error& error) {
 
 // Reads the transport's {status, headers, body: text} or {status, headers, json: value} straight
 // from its text; the headers are parsed only when a failure needs them.
-Reply read_http_reply(const std::string& text) {
-  JsonReader reader(text, ErrorCode::host_bad_reply, "HTTP reply");
+Reply read_http_reply(std::string&& text) {
+  Reply reply;
+  // Views into `text` (the body, the completion's parts) must survive moves of the Reply, so its
+  // characters stay on the heap: a short string would take them along when moved.
+  reply.text = std::move(text);
+  reply.text.reserve(64);
+  JsonReader reader(reply.text, ErrorCode::host_bad_reply, "HTTP reply");
   if (reader.peek() != JsonKind::object) fail("malformed_response", "the HTTP transport returned no status");
   std::optional<int> status;
-  std::optional<std::string> body;
-  bool json_body = false;
   std::string_view headers;
-  std::string name;
-  reader.begin_object();
-  while (reader.member(name)) {
+  std::optional<std::string_view> body_literal;  // a "body" string, still escaped
+  bool json_body = false;
+  walk::object(reader, [&](std::string_view key) {
     JsonKind kind = reader.peek();
-    if (name == "status" && kind == JsonKind::number) {
+    if (quoted_is(key, "status") && kind == JsonKind::number) {
       std::string_view digits = reader.read_number_text();
       if (digits.size() <= 4 && digits.find_first_not_of("0123456789") == std::string_view::npos) {
         status = std::stoi(std::string(digits));
       }
-    } else if (name == "headers" && kind == JsonKind::object) {
+    } else if (quoted_is(key, "headers") && kind == JsonKind::object) {
       headers = reader.skip();
-    } else if (name == "body" && kind == JsonKind::string) {
-      body = decode_json_string(reader.skip());  // validated by skip(), decoded in one pass
-    } else if (name == "json") {
-      body = std::string(reader.skip());  // the document itself: nothing to decode
+    } else if (quoted_is(key, "body") && kind == JsonKind::string) {
+      body_literal = reader.skip();
+      json_body = false;
+    } else if (quoted_is(key, "json")) {
+      // The document itself: validated and walked in one pass, nothing to decode.
+      std::size_t start = reader.offset();
+      reply.completion = walk::completion(reader);
+      reply.body = std::string_view(reply.text).substr(start, reader.offset() - start);
       json_body = true;
+      body_literal.reset();
     } else {
       reader.skip();
     }
-  }
+  });
   reader.finish();
   if (!status) fail("malformed_response", "the HTTP transport returned no status");
-  if (!body) fail("malformed_response", "the HTTP transport returned no body text");
-  Reply reply;
+  if (!json_body && !body_literal) fail("malformed_response", "the HTTP transport returned no body text");
   reply.status = *status;
-  reply.validated = json_body;
   bool ok = reply.status >= 200 && reply.status < 300;
   reply.headers = ok || headers.empty() ? json::object() : parse_json(headers, ErrorCode::host_bad_reply, "HTTP headers");
-  reply.body = std::move(*body);
+  reply.body_is_json = json_body;
+  if (!json_body) {
+    // A body string: decoded, it is the text (heap-held as above), then read as a document.
+    reply.text = decode_json_string(*body_literal);
+    reply.text.reserve(64);
+    reply.body = reply.text;
+    try {
+      JsonReader body(reply.body, ErrorCode::host_bad_reply, "response body");
+      reply.completion = walk::completion(body);
+      body.finish();
+      reply.body_is_json = true;
+    } catch (const Error& e) {
+      reply.completion = {};
+      reply.body_error = e;
+    }
+  }
   return reply;
 }
 
@@ -831,12 +861,8 @@ Task<Reply> send_with_retries(OpContext& ctx, const Plan& plan, std::string_view
       }
       json extra = {{"status", reply->status}, {"retries", retries_used}};
       std::string message = "OpenAI request failed with HTTP " + std::to_string(reply->status);
-      std::optional<Value> error_body;
-      try {
-        error_body = read_document(reply->body, ErrorCode::host_bad_reply, "response body").members["error"];
-      } catch (const Error&) {
-        // Not JSON (an HTML error page, say): the status is all there is to report.
-      }
+      std::optional<Value> error_body;  // none for a body that is not JSON (an HTML error page, say)
+      if (reply->body_is_json) error_body = reply->completion.error;
       if (error_body) {
         json api = api_error(*error_body);
         if (!api.empty()) {

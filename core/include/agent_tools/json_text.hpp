@@ -66,6 +66,9 @@ class JsonReader {
   void finish();
 
   std::string_view text() const noexcept { return text_; }
+  /// Where the reader is in the text: at the next value once peek() has run, just past a value
+  /// after reading it.
+  std::size_t offset() const noexcept { return pos_; }
 
  private:
   [[noreturn]] void malformed() const;
