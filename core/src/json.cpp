@@ -52,9 +52,53 @@ double parse_double(const unsigned char* first, const unsigned char* last) {
   return std::strtod(buf, nullptr);
 }
 
-// Exact powers of ten a double can hold, for the fast path in Parser::number.
+// Exact powers of ten a double can hold.
 constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                              1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+}  // namespace
+
+double json_bytes::decimal_value(const unsigned char* first, const unsigned char* last) noexcept {
+#if FLT_EVAL_METHOD == 0
+  // Clinger's fast path: with the digits and the power of ten both exact doubles, the one
+  // rounding IEEE arithmetic does is the correct rounding of the decimal number. strtod is much
+  // slower, in wasm above all (its long double arithmetic is done in software there).
+  const unsigned char* p = first;
+  const bool negative = p < last && *p == '-';
+  if (negative) ++p;
+  std::uint64_t mantissa = 0;
+  std::size_t digits = 0;
+  std::int64_t exponent = 0;
+  // `digits` counts from the first non-zero one: leading zeros (0.000x) only move the exponent.
+  const auto digit = [&](unsigned char c) {
+    mantissa = mantissa * 10 + (c - '0');  // wraps past 19 digits, when `digits` rules it out
+    if (digits != 0 || c != '0') ++digits;
+  };
+  for (; p < last && is_digit(*p); ++p) digit(*p);
+  if (p < last && *p == '.') {
+    for (++p; p < last && is_digit(*p); ++p, --exponent) digit(*p);
+  }
+  if (p < last && (*p | 0x20) == 'e') {
+    ++p;
+    const bool negative_exponent = p < last && *p == '-';
+    if (p < last && (*p == '-' || *p == '+')) ++p;
+    std::int64_t written = 0;
+    for (; p < last && is_digit(*p); ++p) {
+      if (written < 100000) written = written * 10 + (*p - '0');
+    }
+    exponent += negative_exponent ? -written : written;
+  }
+  if (digits <= 19 && mantissa <= (std::uint64_t{1} << 53) && exponent >= -22 && exponent <= 22) {
+    double result = static_cast<double>(mantissa);
+    result = exponent < 0 ? result / kPow10[-exponent] : result * kPow10[exponent];
+    return negative ? -result : result;
+  }
+#endif
+  return parse_double(first, last);
+}
+
+namespace {
+
 
 // Where arrays and objects collect their elements until they close (see Parser::array). Kept
 // between calls, so a parse allocates only what the document keeps; parse_json never re-enters
@@ -357,8 +401,8 @@ class Parser {
     if (negative) ++p_;
     if (!is_digit(peek())) malformed();
 
-    // The significant digits of the integer and fraction parts, as one integer. The digit loops
-    // do not check for overflow (unsigned arithmetic wraps); the digit counts say when it is exact.
+    // The integer part's digits, as one integer. The loop does not check for overflow (unsigned
+    // arithmetic wraps); the digit count says when it is exact.
     std::uint64_t mantissa = 0;
     std::size_t int_digits = 0;  // 0 for a lone "0"
     if (*p_ == '0') {
@@ -368,33 +412,19 @@ class Parser {
       for (; p_ < end_ && is_digit(*p_); ++p_) mantissa = mantissa * 10 + (*p_ - '0');
       int_digits = static_cast<std::size_t>(p_ - first);
     }
-    std::size_t sig_digits = int_digits;
-    std::int64_t exponent = 0;  // decimal exponent applying to `mantissa`
     bool is_float = false;
     if (peek() == '.') {
       ++p_;
       is_float = true;
       if (!is_digit(peek())) malformed();
-      const unsigned char* first = p_;
-      if (int_digits == 0) {
-        while (p_ < end_ && *p_ == '0') ++p_;  // 0.000x: the zeros only move the exponent
-      }
-      const unsigned char* significant = p_;
-      for (; p_ < end_ && is_digit(*p_); ++p_) mantissa = mantissa * 10 + (*p_ - '0');
-      sig_digits += static_cast<std::size_t>(p_ - significant);
-      exponent -= p_ - first;
+      while (p_ < end_ && is_digit(*p_)) ++p_;
     }
     if ((peek() | 0x20) == 'e') {
       ++p_;
       is_float = true;
-      const bool negative_exponent = peek() == '-';
-      if (negative_exponent || peek() == '+') ++p_;
+      if (peek() == '-' || peek() == '+') ++p_;
       if (!is_digit(peek())) malformed();
-      std::int64_t written = 0;
-      for (; p_ < end_ && is_digit(*p_); ++p_) {
-        if (written < 100000) written = written * 10 + (*p_ - '0');  // beyond this only strtod looks
-      }
-      exponent += negative_exponent ? -written : written;
+      while (p_ < end_ && is_digit(*p_)) ++p_;
     }
 
     if (!is_float) {
@@ -410,19 +440,7 @@ class Parser {
       }
       // too large for an integer type: a double, as in nlohmann
     }
-    double result;
-#if FLT_EVAL_METHOD == 0
-    // Clinger's fast path: with both operands exact doubles, the one rounding IEEE arithmetic
-    // does is the correct rounding of the decimal number.
-    if (sig_digits <= 19 && mantissa <= (std::uint64_t{1} << 53) && exponent >= -22 && exponent <= 22) {
-      result = static_cast<double>(mantissa);
-      result = exponent < 0 ? result / kPow10[-exponent] : result * kPow10[exponent];
-      if (negative) result = -result;
-    } else
-#endif
-    {
-      result = parse_double(start, p_);
-    }
+    const double result = json_bytes::decimal_value(start, p_);
     if (!std::isfinite(result)) malformed();
     return result;
   }

@@ -118,6 +118,10 @@ inline bool same_text(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+/// The double nearest to a number token already validated against the JSON grammar (defined
+/// in json.cpp): exact arithmetic where it suffices, else strtod.
+double decimal_value(const unsigned char* first, const unsigned char* last) noexcept;
+
 // The one JSON string escaper (defined in json.cpp), used by append_json_string and by the
 // writers in json_text.cpp: control characters escaped, invalid UTF-8 bytes replaced with U+FFFD.
 /// The length of `text` escaped as the content of a string literal (quotes not counted).

@@ -49,8 +49,8 @@ double number_value(std::string_view text) {
     for (char c : digits) value = value * 10 + (c - '0');
     return negative ? -value : value;
   }
-  std::string copy(text);
-  return std::strtod(copy.c_str(), nullptr);
+  auto first = reinterpret_cast<const unsigned char*>(text.data());
+  return json_bytes::decimal_value(first, first + text.size());
 }
 
 // --- JsonReader ------------------------------------------------------------------------------------

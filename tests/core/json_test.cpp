@@ -1,11 +1,14 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "agent_tools/json.hpp"
+#include "agent_tools/json_text.hpp"
 
 using agent_tools::ErrorCode;
 using agent_tools::parse_json;
@@ -168,4 +171,27 @@ TEST_CASE("decode_json_string decodes every escape form") {
   CHECK(agent_tools::decode_json_string(literal) ==
         agent_tools::parse_json(literal, ErrorCode::invalid_argument, "t").get<std::string>());
   CHECK(agent_tools::decode_json_string("\"\"").empty());
+}
+
+TEST_CASE("number_value rounds like strtod (exact fast path and its fallback)") {
+  std::mt19937_64 next(0xD1B54A32D192ED03);
+  auto digits = [&](std::size_t n, bool leading) {
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) out += static_cast<char>('0' + next() % 10);
+    if (!leading && out.size() > 1 && out[0] == '0') out[0] = '1';
+    return out;
+  };
+  std::vector<std::string> cases = {"0", "-0", "0.87", "1e22", "1e23", "9007199254740993", "0.1", "123456789012345678901234",
+                                    "0.0000000000000000000001234", "2.2250738585072014e-308", "1.7976931348623157e308", "5e-324"};
+  for (int i = 0; i < 20000; ++i) {
+    std::string text = next() % 4 == 0 ? "-" : "";
+    text += digits(1 + next() % 21, false);
+    if (next() % 2) text += "." + digits(1 + next() % 20, true);
+    if (next() % 3 == 0) text += (next() % 2 ? "e" : "E") + std::string(next() % 2 ? "-" : "") + std::to_string(next() % 40);
+    cases.push_back(text);
+  }
+  for (const std::string& text : cases) {
+    const double expected = std::strtod(text.c_str(), nullptr), got = agent_tools::number_value(text);
+    CHECK_MESSAGE(std::memcmp(&expected, &got, sizeof got) == 0, text);
+  }
 }
