@@ -122,10 +122,10 @@ void items(std::string_view text, OnItem&& on_item) {
 std::string decode_string(Value value) { return decode_json_string(value.text); }
 
 // `quoted` is a member name as it stands in the text, quotes included: equal to `name` once decoded?
-bool quoted_is(std::string_view quoted, std::string_view name) {
+// (Inline: the walks ask it of every member they pass, and the length usually answers.)
+inline bool quoted_is(std::string_view quoted, std::string_view name) {
   if (quoted.size() == name.size() + 2) return json_bytes::same_text(quoted.substr(1, name.size()), name);  // no room for an escape
-  if (!has_backslash(quoted)) return false;
-  return decode_json_string(quoted) == name;
+  return quoted.size() > name.size() + 2 && has_backslash(quoted) && decode_json_string(quoted) == name;
 }
 
 // An object's members, read once; later duplicates win, as JSON.parse (and the tree) had it.
@@ -773,7 +773,9 @@ Reply read_http_reply(std::string&& text) {
     if (quoted_is(key, "status") && kind == JsonKind::number) {
       std::string_view digits = reader.read_number_text();
       if (digits.size() <= 4 && digits.find_first_not_of("0123456789") == std::string_view::npos) {
-        status = std::stoi(std::string(digits));
+        int value = 0;
+        for (char c : digits) value = value * 10 + (c - '0');
+        status = value;
       }
     } else if (quoted_is(key, "headers") && kind == JsonKind::object) {
       headers = reader.skip();
