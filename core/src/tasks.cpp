@@ -685,7 +685,9 @@ std::string step_result(const std::string& task_name, const json& arguments) {
 // take it): its members are copied as they stand, and JSON.parse on the host reads repeated
 // names as the tree would have (the last one wins).
 std::string step_result(const std::string& task_name, std::string_view arguments) {
-  std::string out = "{\"step\":";
+  std::string out;
+  out.reserve(arguments.size() + task_name.size() + 16);  // one allocation: the arguments are most of it
+  out += "{\"step\":";
   append_json_string(out, task_name);
   trusted::items(arguments.substr(trusted::skip_space(arguments, 0)), [&](std::string_view key, Value value) {
     if (quoted_is(key, "step")) return;
@@ -940,7 +942,7 @@ Task<std::string> execute(OpContext& ctx, std::string input) {
       }
       if (issues.empty()) {
         double now = co_await ctx.now();
-        JsonWriter result;
+        JsonWriter result(ctx.reusable_buffer());  // an earlier result's storage
         result.begin_object().key("success").boolean(true)
             .key("stepResult").raw(step)
             .key("updatedCSI");
