@@ -240,8 +240,9 @@ struct Plan {
   std::shared_ptr<const TaskTemplate> task;
   std::string task_name;  // for failure results, known even when the spec was rejected
   Value user_prompt;      // a JSON string literal
-  Value raw_previous_csi;  // as the caller gave it (kept as is in failure results)
-  Value previous_csi;      // validated, with defaults
+  // As the caller gave it (kept as is in failure results). The host validated it against the
+  // original's request schema, whose defaults (no steps, 4 in all) are the ones applied here.
+  Value previous_csi;
   double deadline_ms = 0;  // absolute; 0 = none
 };
 
@@ -377,7 +378,6 @@ bool make_plan(const Document& document, Plan& plan) {
   }
   Value user_prompt = input["userPrompt"];
   plan.user_prompt = user_prompt.is(JsonKind::string) ? user_prompt : Value{JsonKind::string, "\"\""};
-  plan.raw_previous_csi = input["rawPreviousCSI"];
   plan.previous_csi = input["previousCSI"];
   if (input["deadlineMs"].is(JsonKind::number)) plan.deadline_ms = number_of(input["deadlineMs"]);
   return true;
@@ -721,7 +721,7 @@ void write_updated_csi(JsonWriter& out, const Plan& plan, const std::string& now
       .key("currentStep").string(plan.task_name)
       .key("metadata").begin_object();
   // The previous CSI's metadata is kept (the original dropped it), then this step's fields.
-  Members previous_metadata(Members(plan.raw_previous_csi)["metadata"]);
+  Members previous_metadata(previous["metadata"]);
   for (const auto& member : previous_metadata.items()) {
     if (quoted_is(member.quoted, "lastUpdated") || quoted_is(member.quoted, "taskName") || quoted_is(member.quoted, "taskType")) continue;
     out.key(member.content()).raw(member.value.text);  // (key() writes names as they are: these are escaped already)
@@ -737,7 +737,7 @@ std::string failed_result(const Plan& plan, const Error& error) {
   JsonWriter out;
   out.begin_object().key("success").boolean(false).key("stepResult").begin_object().key("step").string(plan.task_name).end_object();
   out.key("updatedCSI");
-  if (plan.raw_previous_csi.is(JsonKind::object)) out.raw(plan.raw_previous_csi.text);
+  if (plan.previous_csi.is(JsonKind::object)) out.raw(plan.previous_csi.text);
   else out.raw(R"({"completedSteps":[],"currentProgress":0,"totalSteps":4,"currentStep":"failed"})");
   json details = error.details().is_object() ? error.details() : json::object();
   if (!details.contains("reason")) {

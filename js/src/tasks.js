@@ -266,8 +266,8 @@ export class AgentTaskExecutor {
     };
     const input = {
       task: 0,
-      previousCSI: parsed.data.previousCSI ?? null,
-      rawPreviousCSI: request.previousCSI ?? null,
+      // As given: the schema above only checked it (its defaults are the core's too).
+      previousCSI: request.previousCSI ?? null,
       userPrompt: String(userPrompt),
     };
     if (options.deadlineMs) input.deadlineMs = Date.now() + options.deadlineMs;

@@ -31,10 +31,9 @@ json spec() {
 }
 
 json call_input(std::uint32_t task, bool with_spec) {
-  json previous = {{"completedSteps", {"setup"}}, {"currentProgress", 10}, {"totalSteps", 5}, {"currentStep", "setup"}};
-  json raw = previous;
-  raw["metadata"] = {{"runId", "r-1"}, {"taskName", "old"}};
-  json input = {{"task", task}, {"previousCSI", previous}, {"rawPreviousCSI", raw}, {"userPrompt", "Make 3 posts"}};
+  json previous = {{"completedSteps", {"setup"}}, {"currentProgress", 10}, {"totalSteps", 5}, {"currentStep", "setup"},
+                   {"metadata", {{"runId", "r-1"}, {"taskName", "old"}}}};
+  json input = {{"task", task}, {"previousCSI", previous}, {"userPrompt", "Make 3 posts"}};
   if (with_spec) input["taskSpec"] = spec();
   return input;
 }

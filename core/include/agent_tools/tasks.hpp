@@ -15,8 +15,8 @@ namespace agent_tools::tasks {
 /// its spec ({taskName, taskType, progressPercent, systemPrompt, functionDefinition, modelConfig,
 /// defaults, http: {url, timeoutMs, maxRetries, repair}}) as `taskSpec` only when the core has not
 /// compiled it yet; for an unknown id without a spec the result is {"unknownTask":true} and the
-/// host sends the call again with the spec. The rest is per call: previousCSI (validated),
-/// rawPreviousCSI (as given), userPrompt, deadlineMs. See js/src/tasks.js.
+/// host sends the call again with the spec. The rest is per call: previousCSI (as the caller gave
+/// it, checked by the host), userPrompt, deadlineMs. See js/src/tasks.js.
 Task<std::string> execute(OpContext& ctx, std::string input);
 
 /// True for model ids that reject `temperature`/`top_p` and want `max_completion_tokens`
