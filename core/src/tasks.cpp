@@ -689,7 +689,20 @@ std::string step_result(const std::string& task_name, std::string_view arguments
   out.reserve(arguments.size() + task_name.size() + 16);  // one allocation: the arguments are most of it
   out += "{\"step\":";
   append_json_string(out, task_name);
-  trusted::items(arguments.substr(trusted::skip_space(arguments, 0)), [&](std::string_view key, Value value) {
+  const std::size_t open = trusted::skip_space(arguments, 0);
+  // No member can be named "step" when the text has neither that literal nor an escape that
+  // could spell it: then the members go over as one piece, between the braces.
+  if (arguments.find("\"step\"") == std::string_view::npos && arguments.find("\\u") == std::string_view::npos) {
+    std::size_t close = arguments.find_last_of('}');
+    std::size_t first = trusted::skip_space(arguments, open + 1);
+    if (first < close) {
+      out += ',';
+      out.append(arguments, first, close - first);
+    }
+    out += '}';
+    return out;
+  }
+  trusted::items(arguments.substr(open), [&](std::string_view key, Value value) {
     if (quoted_is(key, "step")) return;
     out += ',';
     out += key;

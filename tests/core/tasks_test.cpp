@@ -179,3 +179,29 @@ TEST_CASE("tasks: thousands of mangled completions each end in a result, never a
   CHECK(host.faults.empty());
   CHECK(successes > 0);  // some edits land in string contents and keep the completion valid
 }
+
+TEST_CASE("tasks: stepResult is the task's step and the arguments, however the arguments are written") {
+  ScriptedHost host;
+  // The arguments as the model wrote them (the JSON text inside the tool call's string).
+  auto step_of = [&](agent_tools::OpId op, const std::string& arguments) {
+    json body = completion(kArgs);
+    body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = arguments;
+    json result = run(host, op, 1, reply_json(body));
+    REQUIRE(result["success"] == true);
+    return result["stepResult"];
+  };
+  const json expected = {{"step", "intent_analysis"}, {"analysis", "three posts"}, {"confidence", 0.9}};
+  CHECK(step_of(1, R"({"analysis":"three posts","confidence":0.9})") == expected);
+  CHECK(step_of(2, " {\n \"analysis\" : \"three posts\" ,\t\"confidence\" : 0.9 }\n") == expected);
+  // A member named step never replaces the task's, however it is spelled.
+  CHECK(step_of(3, R"({"step":"mine","analysis":"three posts","confidence":0.9})") == expected);
+  CHECK(step_of(4, R"({"analysis":"three posts","st\u0065p":"mine","confidence":0.9})") == expected);
+  // "step" as a value, and escapes elsewhere, are kept as they are.
+  json kept = step_of(5, R"({"analysis":"three posts","confidence":0.9,"note":"step","why":"\u00e9t\u00e9 \"step\""})");
+  CHECK(kept["step"] == "intent_analysis");
+  CHECK(kept["note"] == "step");
+  CHECK(kept["why"] == "\u00e9t\u00e9 \"step\"");
+  // Repeated names: the last one, as JSON.parse (and the tree) read them.
+  CHECK(step_of(6, R"({"analysis":"first","analysis":"three posts","confidence":0.9})") == expected);
+  CHECK(step_of(7, R"({"analysis":1,"analysis":"three posts","confidence":0.9})") == expected);  // decided on the tree
+}
