@@ -774,9 +774,10 @@ std::string failed_result(const Plan& plan, const Error& error) {
 Reply read_http_reply(std::string&& text) {
   Reply reply;
   // Views into `text` (the body, the completion's parts) must survive moves of the Reply, so its
-  // characters stay on the heap: a short string would take them along when moved.
+  // characters stay on the heap: a short string would take them along when moved. (Only a short
+  // one is reserved: Emscripten's libc++ would shrink a longer one to fit, copying it.)
   reply.text = std::move(text);
-  reply.text.reserve(64);
+  if (reply.text.capacity() < 64) reply.text.reserve(64);
   JsonReader reader(reply.text, ErrorCode::host_bad_reply, "HTTP reply");
   if (reader.peek() != JsonKind::object) fail("malformed_response", "the HTTP transport returned no status");
   std::optional<int> status;
@@ -818,7 +819,7 @@ Reply read_http_reply(std::string&& text) {
   if (!json_body) {
     // A body string: decoded, it is the text (heap-held as above), then read as a document.
     reply.text = decode_json_string(*body_literal);
-    reply.text.reserve(64);
+    if (reply.text.capacity() < 64) reply.text.reserve(64);
     reply.body = reply.text;
     try {
       JsonReader body(reply.body, ErrorCode::host_bad_reply, "response body");
