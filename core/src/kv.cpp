@@ -529,16 +529,13 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
     owner.value_into(value, expires_at);
     Attempt attempt = co_await try_acquire(ctx, basic, key, value, ttl_ms);
     if (attempt.acquired) {
+      // Only what the API shim uses: the driver pays JSON.parse per byte of it.
       JsonWriter out(ctx.reusable_buffer());
-      out.begin_object().key("success").boolean(true).key("lockKey").string(key).key("lockId").string(lock_id).key("fence");
+      out.begin_object().key("success").boolean(true).key("lockId").string(lock_id).key("fence");
       optional_integer(out, attempt.fence);
       out.key("owner");
       write_owner(out, owner);
-      out.key("acquiredAt").integer(now_ms)
-          .key("expiresAt").integer(static_cast<std::int64_t>(expires_at))
-          .key("ttlMs").integer(ttl_ms)
-          .key("attempts").integer(attempts)
-          .end_object();
+      out.key("expiresAt").integer(static_cast<std::int64_t>(expires_at)).end_object();
       ctx.keep_buffer(std::move(lock_id));
       ctx.keep_buffer(std::move(value));
       ctx.keep_buffer(std::move(input_text));  // read: the views into it are no longer used

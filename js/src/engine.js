@@ -5,12 +5,28 @@
 import createAgentToolsWasm from '../dist/agent_tools.mjs';
 import { loadWasmModule } from '#wasm-module';
 import { AgentToolsError, describeHostFailure, errorFromCore } from './errors.js';
-import { ErrorCode, MAX_MESSAGE_BYTES } from './generated/constants.js';
+import { ErrorCode, HostCall, MAX_MESSAGE_BYTES } from './generated/constants.js';
 import { platformHost } from './host.js';
 
 const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+// The core's event records (EventTag in core/include/agent_tools/engine.hpp): runs of 32-bit words,
+// whose texts are (offset, length) pairs into one text area, in bytes.
+//   call:  CALL, call id, op id, kind (index into HostCall), argc, argc texts (kv: the
+//          arguments as strings; other kinds: at most one, the args as JSON text)
+//   abort: ABORT, call id
+//   done:  DONE, op id, ok, text (the value's JSON, or the error's)
+//   fault: FAULT, text (a message)
+const CALL = 1;
+const ABORT = 2;
+const DONE = 3;
+const FAULT = 4;
+const KV = HostCall.indexOf('kv');
+
+/** Internal: AgentEngine's run with a pre-encoded JSON input (see the method). */
+export const runText = Symbol('runText');
 
 // --- loading: lazily, once per realm ---------------------------------------------------------
 
@@ -65,6 +81,9 @@ export class AgentEngine {
   #timers = new Map(); // call id -> timer of a sleep the driver performs itself
   #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order
   #driving = false;
+  #records = new Uint32Array(256); // the last input's records, copied out of wasm memory
+  #text = ''; // the last input's text when it is all ASCII (byte offsets are string offsets)
+  #bytes = null; // else a copy of its bytes, each text decoded on its own
   #nextOp = 1;
   #inCore = false;
   #disposed = false;
@@ -87,11 +106,17 @@ export class AgentEngine {
    * Resolves with the operation's value or rejects with an AgentToolsError.
    */
   run(name, input, { host = {}, signal } = {}) {
+    return this[runText](name, null, input, host, signal);
+  }
+
+  // run() with the input already JSON text (`text`, or null: encode `input`), for the API shims'
+  // hot paths, which write their few fields faster than JSON.stringify does.
+  [runText](name, text, input, host = {}, signal = undefined) {
     return new Promise((resolve, reject) => {
       if (this.#disposed) throw new AgentToolsError(ErrorCode.DISPOSED, 'the engine has been disposed');
       if (signal?.aborted) throw new AgentToolsError(ErrorCode.CANCELLED, 'operation cancelled before it started');
       const opName = String(name);
-      const document = checkedDocument(encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT));
+      const document = checkedDocument(text ?? encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT));
       const id = this.#allocateOpId();
       const op = { resolve, reject, host, signal, onAbort: null };
       if (signal) {
@@ -140,17 +165,20 @@ export class AgentEngine {
     this.#driving = true;
     try {
       while (this.#queue.length && !this.#disposed) {
-        const events = this.#feed(this.#queue.shift());
-        for (const event of JSON.parse(events)) this.#handleEvent(event);
+        const words = this.#feed(this.#queue.shift());
+        if (words) this.#handleEvents(words);
       }
+      this.#text = ''; // not to keep a large text alive until the next input
+      this.#bytes = null;
     } finally {
       this.#driving = false;
       this.#queue.length = 0; // left over only after dispose
     }
   }
 
-  // Feeds one input and returns the events it produced, decoded at once (the bytes stay valid
-  // only until the next input).
+  // Feeds one input and copies out the events it produced at once (they stay valid only until
+  // the next input, and a host function may feed another engine on this instance, which can grow
+  // memory). Returns the number of record words.
   #feed([method, id, arg, document]) {
     if (this.#inCore) throw new AgentToolsError(ErrorCode.INTERNAL, 're-entrant call into the core');
     const wasm = this.#wasm;
@@ -159,7 +187,7 @@ export class AgentEngine {
       input = this.#writeInput(document, arg);
       if (!input) {
         this.#settle(id, outOfMemory(document));
-        return '[]';
+        return 0;
       }
     } else if (method === 'resume') {
       input = this.#writeInput(document);
@@ -174,38 +202,89 @@ export class AgentEngine {
     // The clock travels with every input, so reading "now" costs the core no round trip.
     const now = Date.now();
     try {
-      let length;
-      if (method === 'start') length = wasm._agent_tools_start(this.#address, id, input.nameLength, input.length, now);
-      else if (method === 'resume') length = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, input.length, now);
-      else length = wasm._agent_tools_cancel(this.#address, id, now);
-      const ptr = wasm._agent_tools_events(this.#address);
-      return decoder.decode(wasm.HEAPU8.subarray(ptr, ptr + length));
+      let header;
+      if (method === 'start') header = wasm._agent_tools_start(this.#address, id, input.nameLength, input.length, now);
+      else if (method === 'resume') header = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, input.length, now);
+      else header = wasm._agent_tools_cancel(this.#address, id, now);
+      const u32 = wasm.HEAPU32; // read after the call: growth replaces the view
+      const h = header >>> 2;
+      const at = u32[h] >>> 2;
+      const words = u32[h + 1];
+      const textAt = u32[h + 2];
+      const textEnd = textAt + u32[h + 3];
+      if (words > this.#records.length) this.#records = new Uint32Array(Math.max(words, this.#records.length * 2));
+      this.#records.set(u32.subarray(at, at + words));
+      if (u32[h + 4]) {
+        this.#text = textEnd > textAt ? decoder.decode(wasm.HEAPU8.subarray(textAt, textEnd)) : '';
+        this.#bytes = null;
+      } else {
+        this.#bytes = wasm.HEAPU8.slice(textAt, textEnd);
+      }
+      return words;
     } finally {
       this.#inCore = false;
     }
   }
 
-  #handleEvent(event) {
-    if (event.call !== undefined) this.#perform(event);
-    else if (event.abort !== undefined) {
-      // The core drops a call when its operation is cancelled (the caller's signal, which the
-      // host function already holds, has fired) or over; a late reply is then simply ignored.
-      this.#inflight.delete(event.abort);
-      const timer = this.#timers.get(event.abort);
-      if (timer !== undefined) {
-        clearTimeout(timer);
-        this.#timers.delete(event.abort);
+  // A text of the last input's events, by its byte offset and length.
+  #piece(at, length) {
+    return this.#bytes ? decoder.decode(this.#bytes.subarray(at, at + length)) : this.#text.slice(at, at + length);
+  }
+
+  #handleEvents(words) {
+    const r = this.#records;
+    for (let i = 0; i < words && !this.#disposed;) {
+      switch (r[i]) {
+        case CALL: {
+          const argc = r[i + 4];
+          const kind = r[i + 3];
+          let args;
+          if (kind === KV) {
+            args = new Array(argc);
+            for (let a = 0, at = i + 5; a < argc; a++, at += 2) args[a] = this.#piece(r[at], r[at + 1]);
+          } else if (argc) {
+            args = JSON.parse(this.#piece(r[i + 5], r[i + 6]));
+          }
+          const call = r[i + 1];
+          const op = r[i + 2];
+          i += 5 + 2 * argc;
+          this.#perform(call, op, HostCall[kind], args);
+          break;
+        }
+        case ABORT: {
+          // The core drops a call when its operation is cancelled (the caller's signal, which
+          // the host function already holds, has fired) or over; a late reply is then ignored.
+          const call = r[i + 1];
+          i += 2;
+          this.#inflight.delete(call);
+          const timer = this.#timers.get(call);
+          if (timer !== undefined) {
+            clearTimeout(timer);
+            this.#timers.delete(call);
+          }
+          break;
+        }
+        case DONE: {
+          const op = r[i + 1];
+          const value = JSON.parse(this.#piece(r[i + 3], r[i + 4]));
+          const ok = r[i + 2] === 1;
+          i += 5;
+          this.#settle(op, ok ? null : errorFromCore(value), value);
+          break;
+        }
+        case FAULT:
+          // The core could not record its own events (out of memory), or was driven wrongly:
+          // nothing it says can be trusted any more, so fail everything pending and retire it.
+          this.dispose();
+          return;
+        default:
+          this.dispose();
+          throw new AgentToolsError(ErrorCode.INTERNAL, `unknown event record ${r[i]} from the core`);
       }
-    } else if (event.done !== undefined) {
-      this.#settle(event.done, event.error ? errorFromCore(event.error) : null, event.value);
-    } else if (event.fault !== undefined) {
-      // The core could not record its own events (out of memory): nothing it says can be
-      // trusted any more, so fail everything pending and retire this engine.
-      this.dispose();
     }
   }
 
-  #perform({ call, op: opId, kind, args }) {
+  #perform(call, opId, kind, args) {
     const op = this.#ops.get(opId);
     this.#inflight.set(call, op);
     if (kind === 'sleep' && !op.host.sleep) {

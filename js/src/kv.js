@@ -3,7 +3,7 @@
 // keeps the original API and hands the core a `kv` host function for the chosen store.
 import { z } from 'zod';
 import { InMemoryKVStore } from '#adapters/kv-memory.js';
-import { defaultEngineIfReady, getDefaultEngine } from './engine.js';
+import { defaultEngineIfReady, getDefaultEngine, runText } from './engine.js';
 import { AgentToolsError } from './errors.js';
 import { DEFAULT_LOCK_TTL_SECONDS, ErrorCode } from './generated/constants.js';
 import { resolveKvStore } from './kv-store.js';
@@ -44,17 +44,22 @@ const escapeId = (id) => {
 // processId in lock values: one random id per realm, made on first use (not at import time, which
 // workerd forbids), replacing the original's process.pid.
 let instanceId = null;
+let instanceIdJson = null;
 function processId() {
   if (!instanceId) {
     const bytes = globalThis.crypto.getRandomValues(new Uint8Array(8));
     instanceId = 'instance-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    instanceIdJson = JSON.stringify(instanceId);
   }
   return instanceId;
 }
 
+const quote = JSON.stringify;
+
 export class KVLockManager {
   #kv;
   #mode;
+  #modeJson;
   #defaultTTL;
   #keyPrefix;
   #engine;
@@ -70,6 +75,7 @@ export class KVLockManager {
     const { host, mode } = resolveKvStore(kvStore || new InMemoryKVStore());
     this.#kv = host;
     this.#mode = mode;
+    this.#modeJson = JSON.stringify(mode);
     this.#defaultTTL = options.defaultTTL || DEFAULT_LOCK_TTL_SECONDS;
     this.#keyPrefix = options.keyPrefix || 'run';
     this.#engine = options.engine ?? null;
@@ -86,6 +92,16 @@ export class KVLockManager {
     return engine.run(operation, input, { host: this.#kv, signal });
   }
 
+  // The same with the input written as JSON text by the caller (the lock cycle's hot path: a
+  // template with JSON.stringify on the strings costs less than JSON.stringify of an object).
+  // `fields` is the object's members without the closing brace; the mode is added here.
+  async #runText(operation, fields, signal) {
+    const engine = this.#engine ?? defaultEngineIfReady() ?? (await getDefaultEngine());
+    const text = `${fields},"mode":${this.#modeJson}}`;
+    if (!engine[runText]) return engine.run(operation, JSON.parse(text), { host: this.#kv, signal });
+    return engine[runText](operation, text, null, this.#kv, signal);
+  }
+
   /**
    * Takes the lock if it is free (SET NX semantics). Resolves {success: true, lockKey, fence,
    * lockId, expiresAt} or {success: false, activeLockMetadata, lockKey, remainingMs}. With
@@ -94,16 +110,19 @@ export class KVLockManager {
   async acquireKvLock(userId, threadId, options = {}) {
     const key = this.makeKvLockKey(userId, threadId);
     const metadata = options.metadata ?? null;
-    const input = {
-      key,
-      userId: userId ?? null,
-      threadId: threadId ?? null,
-      ttlSeconds: options.ttlSeconds ?? this.#defaultTTL,
-      processId: processId(),
-    };
-    if (metadata !== null) input.valueText = JSON.stringify(metadata);
-    if (options.wait) input.wait = options.wait;
-    const r = await this.#run('kv.acquire', input, options.signal);
+    const ttlSeconds = options.ttlSeconds ?? this.#defaultTTL;
+    let r;
+    if (typeof userId === 'string' && typeof threadId === 'string' && typeof ttlSeconds === 'number' &&
+        Number.isFinite(ttlSeconds) && metadata === null && !options.wait) {
+      processId();
+      r = await this.#runText('kv.acquire', `{"key":${quote(key)},"userId":${quote(userId)},"threadId":${quote(threadId)},` +
+        `"ttlSeconds":${ttlSeconds},"processId":${instanceIdJson}`, options.signal);
+    } else {
+      const input = { key, userId: userId ?? null, threadId: threadId ?? null, ttlSeconds, processId: processId() };
+      if (metadata !== null) input.valueText = JSON.stringify(metadata);
+      if (options.wait) input.wait = options.wait;
+      r = await this.#run('kv.acquire', input, options.signal);
+    }
     if (!r.success) {
       return { success: false, activeLockMetadata: r.activeLockMetadata, lockKey: key, remainingMs: r.remainingMs };
     }
@@ -119,7 +138,14 @@ export class KVLockManager {
     const key = this.makeKvLockKey(userId, threadId);
     const owner = options.lockId ? { lockId: options.lockId } : this.#owners.get(key);
     if (!owner) return false;
-    const r = await this.#run('kv.release', { key, owner }, options.signal);
+    let r;
+    if (options.lockId && typeof options.lockId !== 'string') {
+      r = await this.#run('kv.release', { key, owner }, options.signal);  // the core's typed error, as before
+    } else {
+      // An owner from the core's own result is plain JSON; a lockId option is a string.
+      const ownerJson = options.lockId ? `{"lockId":${quote(options.lockId)}}` : quote(owner);
+      r = await this.#runText('kv.release', `{"key":${quote(key)},"owner":${ownerJson}`, options.signal);
+    }
     if (this.#owners.get(key) === owner && r.state !== 'not-owner') this.#owners.delete(key);
     return r.released;
   }
