@@ -263,9 +263,8 @@ KvCommand script_command(KvScript script, std::int64_t keys) {
 
 // One script call: EVALSHA, and EVAL only when the server does not know the script yet. Returns
 // the reply text; a KV error reply fails with HOST_ERROR.
-Task<std::string> run_script(OpContext& ctx, KvScript script, KvCommand& command) {
-  std::string text = co_await ctx.kv(command);
-  if (!may_be_error(text)) co_return text;
+// The rest of run_script when the first reply `text` may be a KV error (see may_be_error).
+Task<std::string> script_error_reply(OpContext& ctx, KvScript script, KvCommand& command, std::string text) {
   Reply reply = parse_reply(std::move(text));
   if (reply.type == Reply::Type::error && reply.text.rfind("NOSCRIPT", 0) == 0) {
     command.replace(0, "EVAL");
@@ -276,6 +275,15 @@ Task<std::string> run_script(OpContext& ctx, KvScript script, KvCommand& command
     throw Error(ErrorCode::host_error, "KV error in " + std::string(script.name) + ": " + reply.text);
   }
   co_return std::move(reply.raw);
+}
+
+// The lock cycle's operations await ctx.kv themselves and call script_error_reply only for an
+// object reply: each coroutine layer between an operation and its host call costs a frame and a
+// resumption per call.
+Task<std::string> run_script(OpContext& ctx, KvScript script, KvCommand& command) {
+  std::string text = co_await ctx.kv(command);
+  if (!may_be_error(text)) co_return text;
+  co_return co_await script_error_reply(ctx, script, command, std::move(text));
 }
 
 // A plain command (stores without scripts, SCAN). `command`'s views must outlive the call.
@@ -407,6 +415,8 @@ struct Attempt {
   std::optional<std::int64_t> remaining_ms;  // the holder's PTTL when known
 };
 
+Task<Attempt> acquire_outcome(OpContext& ctx, std::string_view key, std::string_view value, std::string text);
+
 Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string_view key, std::string_view value, std::int64_t ttl_ms) {
   Attempt attempt;
   if (basic) {
@@ -425,6 +435,12 @@ Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string_view key, std:
   KvCommand script = script_command(kv_scripts::acquire, 2);
   script.add(key).add(key, kFenceSuffix).add(value).add(ttl_ms);
   std::string text = co_await run_script(ctx, kv_scripts::acquire, script);
+  co_return co_await acquire_outcome(ctx, key, value, std::move(text));
+}
+
+// The acquire script's reply text read into an Attempt: [1, fence], or [0, holder, pttl].
+Task<Attempt> acquire_outcome(OpContext& ctx, std::string_view key, std::string_view value, std::string text) {
+  Attempt attempt;
   std::int64_t taken[2];
   if (integers_reply_text(text, taken, 2) && taken[0] == 1) {
     attempt.acquired = true;  // the common case: [1, fence]
@@ -527,7 +543,23 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
       owner.process_id = process_id;
     }
     owner.value_into(value, expires_at);
-    Attempt attempt = co_await try_acquire(ctx, basic, key, value, ttl_ms);
+    Attempt attempt;
+    if (basic) {
+      attempt = co_await try_acquire(ctx, basic, key, value, ttl_ms);
+    } else {
+      // try_acquire's script path written out here (see run_script).
+      KvCommand script = script_command(kv_scripts::acquire, 2);
+      script.add(key).add(key, kFenceSuffix).add(value).add(ttl_ms);
+      std::string text = co_await ctx.kv(script);
+      if (may_be_error(text)) text = co_await script_error_reply(ctx, kv_scripts::acquire, script, std::move(text));
+      std::int64_t taken[2];
+      if (integers_reply_text(text, taken, 2) && taken[0] == 1) {
+        attempt.acquired = true;
+        attempt.fence = taken[1];
+      } else {
+        attempt = co_await acquire_outcome(ctx, key, value, std::move(text));
+      }
+    }
     if (attempt.acquired) {
       // Only what the API shim uses: the driver pays JSON.parse per byte of it.
       JsonWriter out(ctx.reusable_buffer());
@@ -564,6 +596,17 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
 
 namespace {
 
+// The release and extend scripts' reply: 1 done, 0 no lock, -1 someone else's lock.
+std::int64_t script_status(std::string text, const char* what) {
+  std::int64_t status = 0;
+  if (!integer_reply_text(text, status) || status < -1 || status > 1) {
+    Reply reply = parse_reply(std::move(text));
+    status = integer_reply(reply, what, reply.raw);
+    if (status < -1 || status > 1) bad_reply(what, reply.raw);
+  }
+  return status;
+}
+
 // Release or extend, owner-checked: 1 done, 0 no lock, -1 someone else's lock. `expected` is what
 // the stored value must be or start with (Owner::write_expected); `new_value` the value extend
 // writes.
@@ -587,14 +630,7 @@ Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string_view ke
   KvCommand call = script_command(script, 2);
   call.add(key).add(key, kFenceSuffix).add(expected).add(match);
   if (!release) call.add(ttl_ms).add(new_value);
-  std::string text = co_await run_script(ctx, script, call);
-  std::int64_t status = 0;
-  if (!integer_reply_text(text, status) || status < -1 || status > 1) {
-    Reply reply = parse_reply(std::move(text));
-    status = integer_reply(reply, what, reply.raw);
-    if (status < -1 || status > 1) bad_reply(what, reply.raw);
-  }
-  co_return status;
+  co_return script_status(co_await run_script(ctx, script, call), what);
 }
 
 }  // namespace
@@ -606,7 +642,17 @@ Task<std::string> release(OpContext& ctx, std::string input_text) {
   Owner owner = read_owner(input);
   std::string expected = ctx.reusable_buffer();
   owner.expected_into(expected);
-  std::int64_t status = co_await owner_checked(ctx, basic, key, owner, true, 0, expected, {});
+  std::int64_t status = 0;
+  if (basic) {
+    status = co_await owner_checked(ctx, basic, key, owner, true, 0, expected, {});
+  } else {
+    // owner_checked's script path written out here (see run_script).
+    KvCommand call = script_command(kv_scripts::release, 2);
+    call.add(key).add(key, kFenceSuffix).add(expected).add(owner.prefix ? "prefix" : "exact");
+    std::string text = co_await ctx.kv(call);
+    if (may_be_error(text)) text = co_await script_error_reply(ctx, kv_scripts::release, call, std::move(text));
+    status = script_status(std::move(text), "release");
+  }
   JsonWriter out(std::move(expected));
   out.begin_object().key("released").boolean(status == 1).key("state").string(state_name(status)).end_object();
   ctx.keep_buffer(std::move(input_text));  // read: the views into it are no longer used

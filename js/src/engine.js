@@ -359,13 +359,13 @@ export class AgentEngine {
     const ptr = wasm._agent_tools_input(this.#address, Math.max(nameCapacity + capacity, 1));
     if (!ptr) return null;
     const heap = wasm.HEAPU8; // read after the call: growth replaces the view
-    const nameLength = prefix ? encoder.encodeInto(prefix, heap.subarray(ptr, ptr + nameCapacity)).written : 0;
+    const nameLength = prefix ? writeUtf8(prefix, heap, ptr, nameCapacity) : 0;
     const at = ptr + nameLength;
     if (typeof document !== 'string') {
       heap.set(document, at);
       return { nameLength, length: nameLength + document.length };
     }
-    return { nameLength, length: nameLength + encoder.encodeInto(document, heap.subarray(at, at + capacity)).written };
+    return { nameLength, length: nameLength + writeUtf8(document, heap, at, capacity) };
   }
 }
 
@@ -380,6 +380,23 @@ function checkedDocument(text) {
   return bytes;
 }
 
+// Writes `text` as UTF-8 at heap[at] (room for `capacity` bytes) and returns the bytes written.
+// Short ASCII texts (an operation's name and input, a KV reply) are copied by a loop: encodeInto's
+// own cost (and the subarray it needs) is larger than that of copying a few hundred characters.
+function writeUtf8(text, heap, at, capacity) {
+  const n = text.length;
+  if (n <= 512) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) break;
+      heap[at + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return encoder.encodeInto(text, heap.subarray(at, at + capacity)).written;
+}
+
 function outOfMemory(document) {
   return new AgentToolsError(ErrorCode.INPUT_TOO_LARGE, `out of wasm memory for a document of ${document.length} bytes`);
 }
@@ -389,6 +406,8 @@ function tooLarge(size) {
 }
 
 function encodeJson(value, what, code) {
+  // A KV reply is often an integer: its JSON is its decimal text.
+  if (typeof value === 'number' && Number.isFinite(value)) return '' + value;
   let text;
   try {
     text = JSON.stringify(value);

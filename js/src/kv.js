@@ -56,6 +56,24 @@ function processId() {
 
 const quote = JSON.stringify;
 
+// Date#toISOString for whole milliseconds, reusing the text up to the second of the last call:
+// acquires in the same second (all of a burst) then pay a concatenation, not a Date.
+let isoSecond = NaN;
+let isoPrefix = '';
+function isoString(ms) {
+  const second = Math.floor(ms / 1000);
+  if (second === isoSecond && Number.isInteger(ms)) {
+    const milli = ms - second * 1000;
+    return isoPrefix + (milli < 10 ? '00' : milli < 100 ? '0' : '') + milli + 'Z';
+  }
+  const text = new Date(ms).toISOString();
+  if (Number.isInteger(ms)) {
+    isoSecond = second;
+    isoPrefix = text.slice(0, -4); // up to and with the '.' before the milliseconds
+  }
+  return text;
+}
+
 export class KVLockManager {
   #kv;
   #mode;
@@ -127,7 +145,7 @@ export class KVLockManager {
       return { success: false, activeLockMetadata: r.activeLockMetadata, lockKey: key, remainingMs: r.remainingMs };
     }
     this.#owners.set(key, r.owner);
-    return { success: true, lockKey: key, fence: r.fence, lockId: r.lockId, expiresAt: new Date(r.expiresAt).toISOString() };
+    return { success: true, lockKey: key, fence: r.fence, lockId: r.lockId, expiresAt: isoString(r.expiresAt) };
   }
 
   /**
@@ -161,7 +179,7 @@ export class KVLockManager {
     const ttlMs = options.ttlMs ?? (options.ttlSeconds ?? this.#defaultTTL) * 1000;
     const r = await this.#run('kv.extend', { key, owner, ttlMs }, options.signal);
     if (r.extended && this.#owners.get(key) === owner) this.#owners.set(key, r.owner);
-    return { extended: r.extended, state: r.state, expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString() };
+    return { extended: r.extended, state: r.state, expiresAt: r.expiresAt === null ? null : isoString(r.expiresAt) };
   }
 
   /** The holder's metadata as the original returned it, or null when the lock is free. */
