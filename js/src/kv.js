@@ -112,10 +112,13 @@ export class KVLockManager {
 
   // The same with the input written as JSON text by the caller (the lock cycle's hot path: a
   // template with JSON.stringify on the strings costs less than JSON.stringify of an object).
-  // `fields` is the object's members without the closing brace; the mode is added here.
-  async #runText(operation, fields, signal) {
-    const engine = this.#engine ?? defaultEngineIfReady() ?? (await getDefaultEngine());
-    const text = `${fields},"mode":${this.#modeJson}}`;
+  // `fields` is the object's members without the closing brace; the mode is added here, and
+  // `compact`, which asks the core for the short results read below (kv.cpp: compact_result).
+  // Not async: once the engine exists this adds no promise of its own.
+  #runText(operation, fields, signal) {
+    const engine = this.#engine ?? defaultEngineIfReady();
+    if (!engine) return getDefaultEngine().then(() => this.#runText(operation, fields, signal));
+    const text = `${fields},"mode":${this.#modeJson},"compact":true}`;
     if (!engine[runText]) return engine.run(operation, JSON.parse(text), { host: this.#kv, signal });
     return engine[runText](operation, text, null, this.#kv, signal);
   }
@@ -141,6 +144,13 @@ export class KVLockManager {
       if (options.wait) input.wait = options.wait;
       r = await this.#run('kv.acquire', input, options.signal);
     }
+    if (Array.isArray(r)) {
+      // The compact success, [fence, lockId, lockedAt, expiresAt]: the owner is those fields and
+      // the processId this instance sent.
+      const [fence, lockId, lockedAt, expiresAt] = r;
+      this.#owners.set(key, { lockId, lockedAt, processId: instanceId });
+      return { success: true, lockKey: key, fence, lockId, expiresAt: isoString(expiresAt) };
+    }
     if (!r.success) {
       return { success: false, activeLockMetadata: r.activeLockMetadata, lockKey: key, remainingMs: r.remainingMs };
     }
@@ -156,16 +166,17 @@ export class KVLockManager {
     const key = this.makeKvLockKey(userId, threadId);
     const owner = options.lockId ? { lockId: options.lockId } : this.#owners.get(key);
     if (!owner) return false;
-    let r;
+    let status; // 1 released, 0 no lock, -1 someone else's
     if (options.lockId && typeof options.lockId !== 'string') {
-      r = await this.#run('kv.release', { key, owner }, options.signal);  // the core's typed error, as before
+      const r = await this.#run('kv.release', { key, owner }, options.signal); // the core's typed error, as before
+      status = r.released ? 1 : r.state === 'not-owner' ? -1 : 0;
     } else {
       // An owner from the core's own result is plain JSON; a lockId option is a string.
       const ownerJson = options.lockId ? `{"lockId":${quote(options.lockId)}}` : quote(owner);
-      r = await this.#runText('kv.release', `{"key":${quote(key)},"owner":${ownerJson}`, options.signal);
+      status = await this.#runText('kv.release', `{"key":${quote(key)},"owner":${ownerJson}`, options.signal);
     }
-    if (this.#owners.get(key) === owner && r.state !== 'not-owner') this.#owners.delete(key);
-    return r.released;
+    if (this.#owners.get(key) === owner && status !== -1) this.#owners.delete(key);
+    return status === 1;
   }
 
   /**

@@ -210,3 +210,36 @@ TEST_CASE("hold renews until the KV says the lock is gone, then fails with LOCK_
   CHECK(error_code(host, 1) == "LOCK_LOST");
   CHECK(host.done[1]["error"]["details"]["state"] == "missing");
 }
+
+TEST_CASE("compact results: the shim's short acquire and release replies carry what the full ones do") {
+  ScriptedHost host;
+  start(host, 1, "kv.acquire", acquire_input({{"compact", true}}));
+  json call = host.call_of(1);
+  json value = json::parse(call["args"][5].get<std::string>());
+  host.reply(call["call"], json::array({1, 7}));
+  json result = host.done[1]["value"];
+  CHECK(result == json::array({7, value["lockId"], value["lockedAt"], 1.7e12 + 60000}));
+
+  // With a caller's own value the owner is {expect}, which the short form cannot carry.
+  start(host, 2, "kv.acquire", acquire_input({{"compact", true}, {"valueText", "{\"mine\":1}"}}));
+  host.reply(host.call_of(2)["call"], json::array({1, 8}));
+  CHECK(host.done[2]["value"]["owner"] == json({{"expect", "{\"mine\":1}"}}));
+  CHECK(host.done[2]["value"]["fence"] == 8);
+
+  // A held lock is reported in full either way.
+  start(host, 3, "kv.acquire", acquire_input({{"compact", true}}));
+  host.reply(host.call_of(3)["call"], json::array({0, R"({"lockId":"other"})", 500}));
+  CHECK(host.done[3]["value"]["success"] == false);
+  CHECK(host.done[3]["value"]["remainingMs"] == 500);
+
+  const json owner = {{"lockId", value["lockId"]}};
+  for (int status : {1, 0, -1}) {
+    agent_tools::OpId op = static_cast<agent_tools::OpId>(10 + status);
+    start(host, op, "kv.release", {{"key", "run:u:t"}, {"owner", owner}, {"compact", true}});
+    host.reply(host.call_of(op)["call"], status);
+    CHECK(host.done[op]["value"] == status);
+  }
+  start(host, 20, "kv.release", {{"key", "run:u:t"}, {"owner", owner}, {"compact", false}});
+  host.reply(host.call_of(20)["call"], -1);
+  CHECK(host.done[20]["value"] == json({{"released", false}, {"state", "not-owner"}}));
+}
