@@ -128,7 +128,7 @@ HostCall<double> OpContext::now() {
 }
 
 Task<std::string> OpContext::random_hex(std::uint32_t count) {
-  constexpr std::uint32_t kRefillBytes = 256;
+  constexpr std::uint32_t kRefillBytes = MAX_RANDOM_BYTES;  // one host call per 128 lock ids
   std::string& pool = engine_.entropy_;
   std::size_t want = std::size_t{count} * 2;
   if (pool.size() < want) pool += co_await host_random_hex(std::max(count, kRefillBytes));

@@ -79,8 +79,10 @@ export class AgentEngine {
   #ops = new Map(); // op id -> { resolve, reject, host, signal, onAbort }
   #inflight = new Map(); // call id -> the operation whose host call it is
   #timers = new Map(); // call id -> timer of a sleep the driver performs itself
-  #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order
+  #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order:
+  // four entries each (method, id, arg, document), so queuing allocates no array per input
   #driving = false;
+  #nameLength = 0; // of the last input written: the operation name's bytes before its document
   #records = new Uint32Array(256); // the last input's records, copied out of wasm memory
   #text = ''; // the last input's text when it is all ASCII (byte offsets are string offsets)
   #bytes = null; // else a copy of its bytes, each text decoded on its own
@@ -124,7 +126,7 @@ export class AgentEngine {
         signal.addEventListener('abort', op.onAbort, { once: true });
       }
       this.#ops.set(id, op);
-      this.#drive(['start', id, opName, document]);
+      this.#drive('start', id, opName, document);
     });
   }
 
@@ -159,43 +161,48 @@ export class AgentEngine {
   // (a host function answering synchronously, or aborting a signal) are queued and fed in order
   // by the same loop, so the driver never recurses and never calls into the core re-entrantly.
   // An input is [method, id, arg, document]: its text goes into the core's input buffer when fed.
-  #drive(input) {
-    this.#queue.push(input);
-    if (this.#driving) return;
+  #drive(method, id, arg, document) {
+    if (this.#driving) {
+      this.#queue.push(method, id, arg, document);
+      return;
+    }
     this.#driving = true;
+    const queue = this.#queue;
     try {
-      while (this.#queue.length && !this.#disposed) {
-        const words = this.#feed(this.#queue.shift());
+      let words = this.#feed(method, id, arg, document);
+      if (words) this.#handleEvents(words);
+      for (let next = 0; next < queue.length && !this.#disposed; next += 4) {
+        words = this.#feed(queue[next], queue[next + 1], queue[next + 2], queue[next + 3]);
         if (words) this.#handleEvents(words);
       }
       this.#text = ''; // not to keep a large text alive until the next input
       this.#bytes = null;
     } finally {
       this.#driving = false;
-      this.#queue.length = 0; // left over only after dispose
+      queue.length = 0; // (left over only after dispose)
     }
   }
 
   // Feeds one input and copies out the events it produced at once (they stay valid only until
   // the next input, and a host function may feed another engine on this instance, which can grow
   // memory). Returns the number of record words.
-  #feed([method, id, arg, document]) {
+  #feed(method, id, arg, document) {
     if (this.#inCore) throw new AgentToolsError(ErrorCode.INTERNAL, 're-entrant call into the core');
     const wasm = this.#wasm;
-    let input = null;
+    let length = 0;
     if (method === 'start') {
-      input = this.#writeInput(document, arg);
-      if (!input) {
+      length = this.#writeInput(document, arg);
+      if (length < 0) {
         this.#settle(id, outOfMemory(document));
         return 0;
       }
     } else if (method === 'resume') {
-      input = this.#writeInput(document);
-      if (!input) {
+      length = this.#writeInput(document);
+      if (length < 0) {
         // No room for the reply: the call fails instead (and if even that does not fit, the core
         // reads the empty text as a bad reply).
         arg = false;
-        input = this.#writeInput(JSON.stringify(describeHostFailure(outOfMemory(document)))) ?? { length: 0 };
+        length = Math.max(0, this.#writeInput(JSON.stringify(describeHostFailure(outOfMemory(document)))));
       }
     }
     this.#inCore = true;
@@ -203,8 +210,8 @@ export class AgentEngine {
     const now = Date.now();
     try {
       let header;
-      if (method === 'start') header = wasm._agent_tools_start(this.#address, id, input.nameLength, input.length, now);
-      else if (method === 'resume') header = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, input.length, now);
+      if (method === 'start') header = wasm._agent_tools_start(this.#address, id, this.#nameLength, length, now);
+      else if (method === 'resume') header = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, length, now);
       else header = wasm._agent_tools_cancel(this.#address, id, now);
       const u32 = wasm.HEAPU32; // read after the call: growth replaces the view
       const h = header >>> 2;
@@ -326,11 +333,11 @@ export class AgentEngine {
       ok = false;
       document = JSON.stringify(describeHostFailure(failure));
     }
-    this.#drive(['resume', call, ok, document]);
+    this.#drive('resume', call, ok, document);
   }
 
   #cancel(id) {
-    if (!this.#disposed && this.#ops.has(id)) this.#drive(['cancel', id]);
+    if (!this.#disposed && this.#ops.has(id)) this.#drive('cancel', id, null, null);
   }
 
   #settle(id, error, value) {
@@ -350,22 +357,23 @@ export class AgentEngine {
   }
 
   // Writes a document (text, or UTF-8 bytes when large: see checkedDocument) after `prefix`, an
-  // operation's name, into the core's input buffer, which the core grows on request. Returns
-  // {nameLength, length}, or null when wasm memory cannot hold it.
+  // operation's name, into the core's input buffer, which the core grows on request. Returns the
+  // bytes written in all (the name's in #nameLength), or -1 when wasm memory cannot hold them.
   #writeInput(document, prefix = '') {
     const wasm = this.#wasm;
     const nameCapacity = prefix.length * 3; // UTF-8 never needs more than 3 bytes per UTF-16 unit
     const capacity = typeof document === 'string' ? document.length * 3 : document.length;
     const ptr = wasm._agent_tools_input(this.#address, Math.max(nameCapacity + capacity, 1));
-    if (!ptr) return null;
+    if (!ptr) return -1;
     const heap = wasm.HEAPU8; // read after the call: growth replaces the view
     const nameLength = prefix ? writeUtf8(prefix, heap, ptr, nameCapacity) : 0;
+    this.#nameLength = nameLength;
     const at = ptr + nameLength;
     if (typeof document !== 'string') {
       heap.set(document, at);
-      return { nameLength, length: nameLength + document.length };
+      return nameLength + document.length;
     }
-    return { nameLength, length: nameLength + writeUtf8(document, heap, at, capacity) };
+    return nameLength + writeUtf8(document, heap, at, capacity);
   }
 }
 
