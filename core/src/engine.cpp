@@ -247,7 +247,8 @@ std::string_view Engine::take_events() {
     if (i) json_.push_back(',');
     switch (static_cast<EventTag>(r[i])) {
       case EventTag::call: {
-        auto kind = static_cast<HostCallKind>(r[i + 3]);
+        auto kind = static_cast<HostCallKind>(r[i + 3] & ~kKvJsonFlag);
+        std::size_t json_texts = r[i + 3] & kKvJsonFlag ? 1 : 0;  // (not rendered: args says it all)
         std::uint32_t argc = r[i + 4];
         json_.append("{\"call\":"sv);
         append_integer(json_, r[i + 1]);
@@ -268,7 +269,7 @@ std::string_view Engine::take_events() {
           json_.append(text(i + 5));
         }
         json_.push_back('}');
-        i += 5 + 2 * std::size_t{argc};
+        i += 5 + 2 * (std::size_t{argc} + json_texts);
         break;
       }
       case EventTag::abort:
@@ -325,7 +326,8 @@ CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args, cons
   begin_event(EventTag::call);
   records_.push(id);
   records_.push(op);
-  records_.push(static_cast<std::uint32_t>(kind));
+  bool with_json = command && owner->context.kv_json_;
+  records_.push(static_cast<std::uint32_t>(kind) | (with_json ? kKvJsonFlag : 0));
   if (command) {
     // Arguments go out as they are: no escaping here and no JSON to parse in the driver.
     records_.push(static_cast<std::uint32_t>(command->count_));
@@ -340,6 +342,13 @@ CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args, cons
       } else {
         push_text(part.text, part.suffix);
       }
+    }
+    if (with_json) {
+      std::size_t at = text_.size();
+      records_.push(static_cast<std::uint32_t>(at));
+      records_.push(0);
+      command->write_json(text_);
+      records_.set_last(static_cast<std::uint32_t>(text_.size() - at));
     }
   } else if (list) {
     records_.push(static_cast<std::uint32_t>(list->size()));
@@ -427,6 +436,7 @@ void Engine::start(OpId op, std::string_view name, std::string_view input_json) 
     slot = std::move(spare_operations_.back());
     spare_operations_.pop_back();
     slot->context.id_ = op;
+    slot->context.kv_json_ = false;
   }
   try {
     if (!fn) throw Error(ErrorCode::unknown_operation, "unknown operation: " + std::string(name));

@@ -17,8 +17,12 @@ namespace {
 
 // The inputs are read in place (FieldViews): the operation owns its input text, and the lock
 // operations' fields are views into it for as long as the operation runs.
-FieldViews read_input(std::string& text, std::string_view what) {
-  return FieldViews::parse(text, ErrorCode::invalid_argument, what);
+// {"argsJson": true}: the store wants each command as JSON text too (OpContext::send_kv_json).
+FieldViews read_input(OpContext& ctx, std::string& text, std::string_view what) {
+  FieldViews input = FieldViews::parse(text, ErrorCode::invalid_argument, what);
+  const FieldView& json = input["argsJson"];
+  ctx.send_kv_json(json.kind == JsonKind::boolean && json.boolean);
+  return input;
 }
 
 std::string_view required_string(const FieldView& value, const char* name) {
@@ -316,14 +320,19 @@ Task<double> uniform(OpContext& ctx) {
 // first so a holder can be recognised by prefix after extends have rewritten expiresAt.
 void lock_value_into(std::string& out, std::string_view lock_id, std::string_view locked_at, std::string_view process_id,
                       double expires_at) {
+  // Written piece by piece (what JsonWriter would write, without its bookkeeping): once per
+  // acquire and renewal. The date texts need no escaping.
   char expires[kIso8601MaxLength];
-  JsonWriter value(std::move(out));
-  value.begin_object()
-      .key("lockId").string(lock_id)
-      .key("lockedAt").string(locked_at)
-      .key("processId").string(process_id)
-      .key("expiresAt").string(std::string_view(expires, write_iso8601(expires_at, expires)))
-      .end_object();
+  TextBuffer value(std::move(out));
+  value.append(R"({"lockId":)");
+  write_json_string(value, lock_id);
+  value.append(R"(,"lockedAt":)");
+  write_json_string(value, locked_at);
+  value.append(R"(,"processId":)");
+  write_json_string(value, process_id);
+  value.append(R"(,"expiresAt":")");
+  value.append(std::string_view(expires, write_iso8601(expires_at, expires)));
+  value.append(R"("})");
   out = value.take();
 }
 
@@ -487,7 +496,7 @@ void optional_integer(JsonWriter& out, const std::optional<std::int64_t>& value)
 }  // namespace
 
 Task<std::string> acquire(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "acquire input");
+  FieldViews input = read_input(ctx, input_text, "acquire input");
   // The original's validation, in its order and words (ids: any non-empty string here). `issues`
   // stays null (no allocation) unless something is wrong.
   json issues;
@@ -538,9 +547,19 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
     double expires_at = now + static_cast<double>(ttl_ms);
     char locked_at_text[kIso8601MaxLength];
     std::string_view locked_at(locked_at_text, write_iso8601(now, locked_at_text));
-    lock_id.assign(user_id).append(1, '-').append(thread_id).append(1, '-');
-    append_integer(lock_id, now_ms);
-    lock_id.append(1, '-').append(token, sizeof token);
+    {
+      // <userId>-<threadId>-<ms>-<16 hex>, through a TextBuffer: each std::string append is an
+      // out-of-line call in wasm (see TextBuffer).
+      TextBuffer id(std::move(lock_id));
+      id.append(user_id);
+      id.push_back('-');
+      id.append(thread_id);
+      id.push_back('-');
+      append_integer(id, now_ms);
+      id.push_back('-');
+      id.append(std::string_view(token, sizeof token));
+      lock_id = id.take();
+    }
     Owner owner;
     if (custom.is_string()) {
       owner.expect = custom.text;
@@ -655,7 +674,7 @@ Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string_view ke
 }  // namespace
 
 Task<std::string> release(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "release input");
+  FieldViews input = read_input(ctx, input_text, "release input");
   std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);
@@ -684,7 +703,7 @@ Task<std::string> release(OpContext& ctx, std::string input_text) {
 }
 
 Task<std::string> extend(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "extend input");
+  FieldViews input = read_input(ctx, input_text, "extend input");
   std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);
@@ -706,7 +725,7 @@ Task<std::string> extend(OpContext& ctx, std::string input_text) {
 }
 
 Task<std::string> inspect(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "inspect input");
+  FieldViews input = read_input(ctx, input_text, "inspect input");
   std::string_view key = required_string(input["key"], "key");
   Reply value;
   std::string raw;
@@ -738,7 +757,7 @@ Task<std::string> inspect(OpContext& ctx, std::string input_text) {
 }
 
 Task<std::string> list(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "list input");
+  FieldViews input = read_input(ctx, input_text, "list input");
   std::string_view prefix = required_string(input["prefix"], "prefix");
   std::string pattern = glob_escape(prefix) + ":*";
   std::int64_t limit = input["limit"].is_null() ? 10000 : positive_ms(input["limit"], "limit");
@@ -770,7 +789,7 @@ Task<std::string> list(OpContext& ctx, std::string input_text) {
 }
 
 Task<std::string> hold(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "hold input");
+  FieldViews input = read_input(ctx, input_text, "hold input");
   std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);

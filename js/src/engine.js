@@ -14,8 +14,9 @@ const decoder = new TextDecoder();
 
 // The core's event records (EventTag in core/include/agent_tools/engine.hpp): runs of 32-bit words,
 // whose texts are (offset, length) pairs into one text area, in bytes.
-//   call:  CALL, call id, op id, kind (index into HostCall), argc, argc texts (kv: the
-//          arguments as strings; other kinds: at most one, the args as JSON text)
+//   call:  CALL, call id, op id, kind (index into HostCall, | KV_JSON), argc, argc texts (kv: the
+//          arguments as strings; other kinds: at most one, the args as JSON text), and with
+//          KV_JSON one more text: the kv arguments as a JSON array (for stores that send JSON)
 //   abort: ABORT, call id
 //   done:  DONE, op id, ok, text (the value's JSON, or the error's)
 //   fault: FAULT, text (a message)
@@ -24,6 +25,7 @@ const ABORT = 2;
 const DONE = 3;
 const FAULT = 4;
 const KV = HostCall.indexOf('kv');
+const KV_JSON = 0x100; // in a call's kind word: one more text follows, the kv args as JSON
 
 /** Internal: AgentEngine's run with a pre-encoded JSON input (see the method). */
 export const runText = Symbol('runText');
@@ -244,18 +246,21 @@ export class AgentEngine {
       switch (r[i]) {
         case CALL: {
           const argc = r[i + 4];
-          const kind = r[i + 3];
+          const kind = r[i + 3] & 0xff;
           let args;
+          let json; // the kv args as JSON text, when the operation asked for it (argsJson)
           if (kind === KV) {
             args = new Array(argc);
-            for (let a = 0, at = i + 5; a < argc; a++, at += 2) args[a] = this.#piece(r[at], r[at + 1]);
+            let at = i + 5;
+            for (let a = 0; a < argc; a++, at += 2) args[a] = this.#piece(r[at], r[at + 1]);
+            if (r[i + 3] & KV_JSON) json = this.#piece(r[at], r[at + 1]);
           } else if (argc) {
             args = JSON.parse(this.#piece(r[i + 5], r[i + 6]));
           }
           const call = r[i + 1];
           const op = r[i + 2];
-          i += 5 + 2 * argc;
-          this.#perform(call, op, HostCall[kind], args);
+          i += 5 + 2 * (json === undefined ? argc : argc + 1);
+          this.#perform(call, op, HostCall[kind], args, json);
           break;
         }
         case ABORT: {
@@ -291,7 +296,7 @@ export class AgentEngine {
     }
   }
 
-  #perform(call, opId, kind, args) {
+  #perform(call, opId, kind, args, json) {
     const op = this.#ops.get(opId);
     this.#inflight.set(call, op);
     if (kind === 'sleep' && !op.host.sleep) {
@@ -309,7 +314,8 @@ export class AgentEngine {
     // runs to its end, bounded by the adapter's timeout, and its reply is ignored.
     let result;
     try {
-      result = op.host[kind] ? op.host[kind](args, op.signal) : platformHost[kind](args, op.signal);
+      const host = op.host[kind] ? op.host : platformHost; // called as a method, as it always was
+      result = json === undefined ? host[kind](args, op.signal) : host[kind](args, op.signal, json);
     } catch (failure) {
       this.#reply(call, false, failure);
       return;

@@ -77,7 +77,8 @@ function isoString(ms) {
 export class KVLockManager {
   #kv;
   #mode;
-  #modeJson;
+  #argsJson;
+  #tailJson;
   #defaultTTL;
   #keyPrefix;
   #engine;
@@ -90,10 +91,13 @@ export class KVLockManager {
    *   options.engine an AgentEngine (default: the shared one)
    */
   constructor(kvStore, options = {}) {
-    const { host, mode } = resolveKvStore(kvStore || new InMemoryKVStore());
+    const { host, mode, argsJson } = resolveKvStore(kvStore || new InMemoryKVStore());
     this.#kv = host;
     this.#mode = mode;
-    this.#modeJson = JSON.stringify(mode);
+    this.#argsJson = argsJson;
+    // The inputs' common tail: the mode, `compact` (the core's short results, read below; see
+    // kv.cpp compact_result) and, for stores that send JSON, `argsJson` (each command's JSON too).
+    this.#tailJson = `,"mode":${JSON.stringify(mode)},"compact":true${argsJson ? ',"argsJson":true' : ''}}`;
     this.#defaultTTL = options.defaultTTL || DEFAULT_LOCK_TTL_SECONDS;
     this.#keyPrefix = options.keyPrefix || 'run';
     this.#engine = options.engine ?? null;
@@ -107,18 +111,18 @@ export class KVLockManager {
   async #run(operation, input, signal) {
     const engine = this.#engine ?? defaultEngineIfReady() ?? (await getDefaultEngine());
     input.mode = this.#mode;
+    if (this.#argsJson) input.argsJson = true;
     return engine.run(operation, input, { host: this.#kv, signal });
   }
 
   // The same with the input written as JSON text by the caller (the lock cycle's hot path: a
   // template with JSON.stringify on the strings costs less than JSON.stringify of an object).
-  // `fields` is the object's members without the closing brace; the mode is added here, and
-  // `compact`, which asks the core for the short results read below (kv.cpp: compact_result).
-  // Not async: once the engine exists this adds no promise of its own.
+  // `fields` is the object's members without the closing brace; #tailJson ends it. Not async:
+  // once the engine exists this adds no promise of its own.
   #runText(operation, fields, signal) {
     const engine = this.#engine ?? defaultEngineIfReady();
     if (!engine) return getDefaultEngine().then(() => this.#runText(operation, fields, signal));
-    const text = `${fields},"mode":${this.#modeJson},"compact":true}`;
+    const text = fields + this.#tailJson;
     if (!engine[runText]) return engine.run(operation, JSON.parse(text), { host: this.#kv, signal });
     return engine[runText](operation, text, null, this.#kv, signal);
   }

@@ -125,3 +125,52 @@ test('non-kv calls keep their JSON args (sleep, random, now) and done values wit
   });
   assert.deepEqual(value, { tag: { text: 'é "quoted" \n 😀', n: [1, 2.5, null, true] }, results: [null, 'abcdef', 42] });
 });
+
+test('a store that takes JSON gets each lock command also as JSON text, equal to its arguments', async () => {
+  const { KVLockManager } = await import('@growthub/agent-tools/kv');
+  const { InMemoryKVStore } = await import('@growthub/agent-tools/adapters');
+  const memory = new InMemoryKVStore();
+  const plain = [];
+  const withJson = [];
+  const store = {
+    command(args) {
+      plain.push(args);
+      return memory.command(args);
+    },
+    [Symbol.for('@growthub/agent-tools/kv-command-json')](args, json, signal) {
+      assert.equal(signal, undefined);
+      withJson.push([args, json]);
+      return memory.command(args);
+    },
+  };
+  const locks = new KVLockManager(store);
+  const user = 'ü "quoted" \\ 😀';
+  const lock = await locks.acquireKvLock(user, 't\n1', { ttlSeconds: 5 });
+  assert.equal(lock.success, true);
+  assert.equal((await locks.inspectKvLock(user, 't\n1')).held, true);
+  assert.equal((await locks.extendKvLock(user, 't\n1', { ttlMs: 9000 })).extended, true);
+  assert.equal(await locks.releaseKvLock(user, 't\n1'), true);
+  // The object path (caller metadata) asks for JSON too.
+  assert.equal((await locks.acquireKvLock('u', 't', { metadata: { note: 'a "b" é' } })).success, true);
+  assert.deepEqual(plain, []);
+  assert.equal(withJson.length, 5);
+  for (const [args, json] of withJson) assert.deepEqual(JSON.parse(json), args);
+  assert.match(withJson[0][0][5], /^\{"lockId":"ü \\"quoted\\" \\\\ 😀-t\\n1-/);
+});
+
+test('a plain store gets no JSON text: the core writes it only when asked', async () => {
+  const { KVLockManager } = await import('@growthub/agent-tools/kv');
+  const { InMemoryKVStore } = await import('@growthub/agent-tools/adapters');
+  const memory = new InMemoryKVStore();
+  const calls = [];
+  const locks = new KVLockManager({
+    command(...received) {
+      calls.push(received);
+      return memory.command(received[0]);
+    },
+  });
+  assert.equal((await locks.acquireKvLock('u', 't')).success, true);
+  assert.equal(await locks.releaseKvLock('u', 't'), true);
+  assert.equal(calls.length, 2);
+  for (const received of calls) assert.equal(received.length, 2); // (args, signal)
+});

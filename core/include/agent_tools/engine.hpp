@@ -153,12 +153,15 @@ class WordBuffer {
 
 /// The record tags of an EventEnvelope. Each record is a run of 32-bit words; a text is an
 /// (offset, length) pair of words into the envelope's text, in bytes.
-///   call:  tag, call id, op id, HostCallKind, argc, argc texts (kv: one string per argument;
-///          other kinds: at most one, the args as JSON text)
+///   call:  tag, call id, op id, kind word, argc, argc texts (kv: one string per argument;
+///          other kinds: at most one, the args as JSON text); the kind word is the HostCallKind,
+///          plus kKvJsonFlag when one more text follows: the kv args as a JSON array
+///          (OpContext::send_kv_json)
 ///   abort: tag, call id
 ///   done:  tag, op id, ok (1: value, 0: error), text (the value's or the error's JSON)
 ///   fault: tag, text (a message: the engine can no longer be trusted)
 enum class EventTag : std::uint32_t { call = 1, abort = 2, done = 3, fault = 4 };
+inline constexpr std::uint32_t kKvJsonFlag = 0x100;
 
 /// The events of the last input, valid until the next input.
 struct EventEnvelope {
@@ -275,6 +278,10 @@ class OpContext {
 
   OpId id() const noexcept { return id_; }
   bool cancelled() const noexcept;
+  /// Also send each KvCommand of this operation as one JSON array text (for a host that puts
+  /// commands on the wire as JSON, e.g. Upstash REST: escaping here costs less than JSON.stringify
+  /// of the arguments there). See EventTag.
+  void send_kv_json(bool on) noexcept { kv_json_ = on; }
 
   /// An empty string with the capacity of an earlier operation's result or scratch text, for
   /// writing this operation's without growing a new buffer.
@@ -289,6 +296,7 @@ class OpContext {
   friend class Engine;
   Engine& engine_;
   OpId id_;
+  bool kv_json_ = false;
 };
 
 struct EngineStats {
