@@ -350,9 +350,11 @@ struct Owner {
   // its text).
   void expected_into(std::string& out) const {
     if (prefix) {
-      out.assign("{\"lockId\":");
-      write_json_string(out, lock_id);
-      out += ',';
+      TextBuffer text(std::move(out));  // (std::string's assign and += are calls in wasm)
+      text.append(R"({"lockId":)");
+      write_json_string(text, lock_id);
+      text.push_back(',');
+      out = text.take();
     } else {
       out.assign(expect);
     }
@@ -662,7 +664,7 @@ Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string_view ke
     }
     co_return 1;
   }
-  std::string_view match = owner.prefix ? "prefix" : "exact";
+  std::string_view match = owner.prefix ? std::string_view("prefix") : std::string_view("exact");
   const char* what = release ? "release" : "extend";
   const KvScript& script = release ? kv_scripts::release : kv_scripts::extend;
   KvCommand call = script_command(script, 2);
@@ -687,7 +689,7 @@ Task<std::string> release(OpContext& ctx, std::string input_text) {
   } else {
     // owner_checked's script path written out here (see run_script).
     KvCommand call = script_command(kv_scripts::release, 2);
-    call.add(key).add(key, kFenceSuffix).add(expected).add(owner.prefix ? "prefix" : "exact");
+    call.add(key).add(key, kFenceSuffix).add(expected).add(owner.prefix ? std::string_view("prefix") : std::string_view("exact"));
     std::string text = co_await ctx.kv(call);
     if (may_be_error(text)) text = co_await script_error_reply(ctx, kv_scripts::release, call, std::move(text));
     status = script_status(std::move(text), "release");
