@@ -99,6 +99,8 @@ const READ_ONLY = new Set([
 const DEFAULTS = Object.freeze({ timeoutMs: 5000, retries: 2, backoffMs: 50, maxBackoffMs: 2000 });
 
 // Auto-pipelining limits (see the header comment for the reasoning).
+// The method KVLockManager's host calls with a command's JSON text (see js/src/kv-store.js).
+const commandWithJson = Symbol.for('@growthub/agent-tools/kv-command-json');
 const BATCH_MAX_COMMANDS = 256;
 const BATCH_MAX_CHARS = 1 << 20; // UTF-16 units of the JSON body; ≤ 3 bytes each in UTF-8
 const BATCH_MAX_WAITS = 8; // extra microtasks a growing batch may wait before it leaves
@@ -234,6 +236,17 @@ export class UpstashRestStore {
     } catch (error) {
       return Promise.reject(error);
     }
+    return this.#command(args, json, signal);
+  }
+
+  // command() for the lock operations, whose core writes the command's JSON text (`json`, the
+  // array of `args`) as it writes the arguments: JSON.stringify of the arguments was the largest
+  // cost of a command here.
+  [commandWithJson](args, json, signal) {
+    return this.#command(args, json, signal);
+  }
+
+  #command(args, json, signal) {
     if (signal?.aborted) return Promise.reject(cancelled());
     const mayRetry = this.#retryNonIdempotent || isReadOnlyCommand(args);
     const entry = {

@@ -1,6 +1,6 @@
 // The boundary: one class, Engine, whose life embind manages, and three plain exports that each
-// feed one input to it and report the events it produced (JSON text left in wasm memory for the
-// driver to decode at once). Nothing here calls back into JS, so nothing can re-enter.
+// feed one input to it and report the events it produced (an EventEnvelope left in wasm memory
+// for the driver to copy out at once). Nothing here calls back into JS, so nothing can re-enter.
 //
 // Memory ownership across the boundary:
 // - Documents going in (operation inputs, host replies) are written by the JS driver into one
@@ -9,9 +9,10 @@
 //   embind's own string marshalling would write through a null pointer). A malloc and a free per
 //   input cost more than a lock operation's step in the core. Each input reads the buffer before
 //   returning; a buffer grown past kKeptInputBytes is freed after the input that needed it.
-// - Events coming out stay in the engine's buffer until the next input; the driver decodes them
-//   into a JS string straight after the call, so JS never keeps a view into wasm memory, which
-//   memory growth would detach.
+// - Events coming out stay in the engine's buffers until the next input. Each input returns the
+//   address of five words -- records address, record words, text address, text bytes, ASCII
+//   flag -- and the driver copies the records and decodes the text straight after the call, so
+//   JS never keeps a view into wasm memory, which memory growth would detach.
 #include <emscripten/bind.h>
 #include <emscripten/emscripten.h>
 
@@ -47,26 +48,24 @@ class WasmEngine {
     return input_;
   }
 
-  // Each input returns the length of the events it produced; agent_tools_events() points at
-  // them. Every input carries the host's clock (ms since the epoch), read by the core as "now".
-  // The text is the first `length` bytes of the input buffer.
-  std::size_t start(std::uint32_t op, std::size_t name_length, std::size_t length, double now) {
+  // Each input returns the address of its events' header (see the top of this file). Every input
+  // carries the host's clock (ms since the epoch), read by the core as "now". The text is the
+  // first `length` bytes of the input buffer.
+  const std::uint32_t* start(std::uint32_t op, std::size_t name_length, std::size_t length, double now) {
     std::string_view all = input_text(length);
     if (name_length > all.size()) name_length = all.size();
     engine_.set_clock(now);
     return guarded([&] { engine_.start(op, all.substr(0, name_length), all.substr(name_length)); });
   }
-  std::size_t resume(std::uint32_t call, bool ok, std::size_t length, double now) {
+  const std::uint32_t* resume(std::uint32_t call, bool ok, std::size_t length, double now) {
     std::string_view reply = input_text(length);
     engine_.set_clock(now);
     return guarded([&] { engine_.resume(call, ok, reply); });
   }
-  std::size_t cancel(std::uint32_t op, double now) {
+  const std::uint32_t* cancel(std::uint32_t op, double now) {
     engine_.set_clock(now);
     return guarded([&] { engine_.cancel(op); });
   }
-  const char* events() const noexcept { return events_.data(); }
-
   // The raw functions below take this address.
   // Not noexcept: embind 3.1.6 cannot bind noexcept member functions.
   std::uintptr_t address() const { return reinterpret_cast<std::uintptr_t>(this); }
@@ -92,28 +91,42 @@ class WasmEngine {
   }
 
   template <class F>
-  std::size_t guarded(F&& input) {
+  const std::uint32_t* guarded(F&& input) {
     try {
       input();
-      events_ = engine_.take_events();
+      set_header(engine_.take_envelope());
     } catch (const std::bad_alloc&) {
-      events_ = kOutOfMemory;
+      set_header(fault(kOutOfMemory));
     } catch (...) {
-      events_ = kInternalError;
+      set_header(fault(kInternalError));
     }
     if (input_capacity_ > kKeptInputBytes) {  // one huge document should not stay allocated
       std::free(input_);
       input_ = nullptr;
       input_capacity_ = 0;
     }
-    return events_.size();
+    return header_;
   }
-  // Events for the few failures the core cannot report itself (out of memory while recording
-  // events): the driver turns a fault into a rejected promise for every live operation.
-  static constexpr std::string_view kOutOfMemory = R"([{"fault":"out of memory"}])";
-  static constexpr std::string_view kInternalError = R"([{"fault":"internal error"}])";
+  void set_header(const agent_tools::EventEnvelope& events) noexcept {
+    header_[0] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(events.records));
+    header_[1] = static_cast<std::uint32_t>(events.words);
+    header_[2] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(events.text));
+    header_[3] = static_cast<std::uint32_t>(events.text_bytes);
+    header_[4] = events.ascii ? 1 : 0;
+  }
+  // A lone fault record, for the few failures the core cannot report itself (out of memory while
+  // recording events): the driver turns a fault into a rejected promise for every live operation.
+  static agent_tools::EventEnvelope fault(std::string_view message) noexcept {
+    static std::uint32_t record[3];
+    record[0] = static_cast<std::uint32_t>(agent_tools::EventTag::fault);
+    record[1] = 0;
+    record[2] = static_cast<std::uint32_t>(message.size());
+    return {record, 3, message.data(), message.size(), true};
+  }
+  static constexpr std::string_view kOutOfMemory = "out of memory";
+  static constexpr std::string_view kInternalError = "internal error";
   Engine engine_;
-  std::string_view events_;  // the engine's buffer (or a constant above) until the next input
+  std::uint32_t header_[5] = {};  // the last input's events (see the top of this file)
   char* input_ = nullptr;
   std::size_t input_capacity_ = 0;
 };
@@ -136,23 +149,20 @@ extern "C" {
 EMSCRIPTEN_KEEPALIVE char* agent_tools_input(WasmEngine* engine, std::size_t size) { return engine->input(size); }
 
 /// The input buffer holds the operation name followed by its JSON input; the first
-/// `name_length` of its `length` bytes are the name.
-EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_start(WasmEngine* engine, std::uint32_t op, std::size_t name_length,
+/// `name_length` of its `length` bytes are the name. Each input returns its events' header.
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* agent_tools_start(WasmEngine* engine, std::uint32_t op, std::size_t name_length,
                                                    std::size_t length, double now) {
   return engine->start(op, name_length, length, now);
 }
 
 /// The input buffer holds the reply's JSON text (`length` bytes).
-EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_resume(WasmEngine* engine, std::uint32_t call, int ok, std::size_t length,
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* agent_tools_resume(WasmEngine* engine, std::uint32_t call, int ok, std::size_t length,
                                                     double now) {
   return engine->resume(call, ok != 0, length, now);
 }
 
-EMSCRIPTEN_KEEPALIVE std::size_t agent_tools_cancel(WasmEngine* engine, std::uint32_t op, double now) {
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* agent_tools_cancel(WasmEngine* engine, std::uint32_t op, double now) {
   return engine->cancel(op, now);
 }
-
-/// The events of the last input (UTF-8 JSON), valid until the next input.
-EMSCRIPTEN_KEEPALIVE const char* agent_tools_events(const WasmEngine* engine) { return engine->events(); }
 
 }

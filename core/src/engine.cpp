@@ -1,6 +1,7 @@
 #include "agent_tools/engine.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <new>
 
 #include "agent_tools/json_text.hpp"
@@ -70,13 +71,7 @@ std::string expect_hex(std::string&& reply) {
 
 }  // namespace
 
-HostCall<std::string> OpContext::kv(const std::vector<std::string>& args) {
-  JsonWriter out;
-  out.begin_array();
-  for (const std::string& arg : args) out.string(arg);
-  out.end_array();
-  return {*this, HostCallKind::kv, out.take(), &keep_text};
-}
+HostCall<std::string> OpContext::kv(const std::vector<std::string>& args) { return {*this, args, &keep_text}; }
 
 KvCommand& KvCommand::add(std::string_view text, std::string_view suffix) {
   if (count_ == kMaxParts) throw Error(ErrorCode::internal, "KV command has too many parts");
@@ -133,7 +128,7 @@ HostCall<double> OpContext::now() {
 }
 
 Task<std::string> OpContext::random_hex(std::uint32_t count) {
-  constexpr std::uint32_t kRefillBytes = 256;
+  constexpr std::uint32_t kRefillBytes = MAX_RANDOM_BYTES;  // one host call per 128 lock ids
   std::string& pool = engine_.entropy_;
   std::size_t want = std::size_t{count} * 2;
   if (pool.size() < want) pool += co_await host_random_hex(std::max(count, kRefillBytes));
@@ -188,35 +183,119 @@ Engine::~Engine() {
   operations_.clear();
 }
 
-// Events are written straight into the output text: building a json object per event only to
-// serialise it again showed up as the largest cost of a host call.
-TextBuffer& Engine::begin_event() {
+// Events are written straight into the records and their text: building a json object per event
+// only to serialise it again showed up as the largest cost of a host call, and the driver's
+// JSON.parse of event arrays as the largest cost on the JS side.
+void Engine::begin_event(EventTag tag) {
   if (events_taken_) {
     events_taken_ = false;
-    // Keep the buffer for the next input, unless one huge event left it oversized.
-    if (events_.storage() > (1u << 20)) events_ = TextBuffer();
-    events_.clear();
+    // Keep the buffers for the next input, unless one huge event left them oversized.
+    if (text_.storage() > (1u << 20)) text_ = TextBuffer();
+    if (records_.storage() > (1u << 16)) records_ = detail::WordBuffer();
+    text_.clear();
+    records_.clear();
   }
-  events_.push_back(events_.empty() ? '[' : ',');
-  return events_;
+  records_.push(static_cast<std::uint32_t>(tag));
+}
+
+// A text of the current record: its offset and length, then its bytes in the text area.
+void Engine::push_text(std::string_view text, std::string_view suffix) {
+  records_.push(static_cast<std::uint32_t>(text_.size()));
+  records_.push(static_cast<std::uint32_t>(text.size() + suffix.size()));
+  text_.append(text);
+  if (!suffix.empty()) text_.append(suffix);
 }
 
 void Engine::emit_abort(CallId call) {
-  auto& out = begin_event();
-  out.append("{\"abort\":"sv);
-  append_integer(out, call);
-  out.push_back('}');
+  begin_event(EventTag::abort);
+  records_.push(call);
+}
+
+namespace {
+
+bool all_ascii(std::string_view text) noexcept {
+  std::uint64_t seen = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    seen |= word;
+  }
+  for (; i < text.size(); ++i) seen |= static_cast<unsigned char>(text[i]);
+  return (seen & 0x8080808080808080ull) == 0;
+}
+
+}  // namespace
+
+EventEnvelope Engine::take_envelope() {
+  if (events_taken_) {  // nothing since the last take
+    text_.clear();
+    records_.clear();
+  }
+  events_taken_ = true;
+  std::string_view text = text_.view();
+  return {records_.data(), records_.size(), text.data(), text.size(), all_ascii(text)};
 }
 
 std::string_view Engine::take_events() {
-  if (events_taken_ || events_.empty()) {
-    events_taken_ = false;
-    events_.clear();
-    return "[]";
+  EventEnvelope events = take_envelope();
+  const std::uint32_t* r = events.records;
+  auto text = [&](std::size_t at) { return std::string_view(events.text + r[at], r[at + 1]); };
+  json_.clear();
+  json_.push_back('[');
+  for (std::size_t i = 0; i < events.words;) {
+    if (i) json_.push_back(',');
+    switch (static_cast<EventTag>(r[i])) {
+      case EventTag::call: {
+        auto kind = static_cast<HostCallKind>(r[i + 3] & ~kKvJsonFlag);
+        std::size_t json_texts = r[i + 3] & kKvJsonFlag ? 1 : 0;  // (not rendered: args says it all)
+        std::uint32_t argc = r[i + 4];
+        json_.append("{\"call\":"sv);
+        append_integer(json_, r[i + 1]);
+        json_.append(",\"op\":"sv);
+        append_integer(json_, r[i + 2]);
+        json_.append(",\"kind\":\""sv);
+        json_.append(to_string(kind));
+        json_.push_back('"');
+        if (kind == HostCallKind::kv) {
+          json_.append(",\"args\":["sv);
+          for (std::uint32_t a = 0; a < argc; ++a) {
+            if (a) json_.push_back(',');
+            write_json_string(json_, text(i + 5 + 2 * a));
+          }
+          json_.push_back(']');
+        } else if (argc) {
+          json_.append(",\"args\":"sv);
+          json_.append(text(i + 5));
+        }
+        json_.push_back('}');
+        i += 5 + 2 * (std::size_t{argc} + json_texts);
+        break;
+      }
+      case EventTag::abort:
+        json_.append("{\"abort\":"sv);
+        append_integer(json_, r[i + 1]);
+        json_.push_back('}');
+        i += 2;
+        break;
+      case EventTag::done:
+        json_.append("{\"done\":"sv);
+        append_integer(json_, r[i + 1]);
+        json_.append(r[i + 2] ? ",\"value\":"sv : ",\"error\":"sv);
+        json_.append(text(i + 3));
+        json_.push_back('}');
+        i += 5;
+        break;
+      case EventTag::fault:
+        json_.append("{\"fault\":"sv);
+        write_json_string(json_, text(i + 1));
+        json_.push_back('}');
+        i += 3;
+        break;
+    }
   }
-  events_.push_back(']');
-  events_taken_ = true;
-  return events_.view();
+  json_.push_back(']');
+  return json_.view();
 }
 
 EngineStats Engine::stats() const noexcept {
@@ -234,7 +313,8 @@ bool Engine::is_cancelled(OpId op) const noexcept {
 }
 
 CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args, const KvCommand* command,
-                         coro::coroutine_handle<> waiter, detail::CallSlot* slot) {
+                         const std::vector<std::string>* list, coro::coroutine_handle<> waiter,
+                         detail::CallSlot* slot) {
   // Ids wrap after 2^32 calls; skip 0 and any id still in flight.
   while (next_call_ == 0 || calls_.contains(next_call_)) ++next_call_;
   CallId id = next_call_++;
@@ -243,22 +323,42 @@ CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args, cons
   Operation* owner = operation->get();
   calls_.insert(id, PendingCall{owner, waiter, slot});
   owner->pending.push_back(id);
-  auto& out = begin_event();
-  out.append("{\"call\":"sv);
-  append_integer(out, id);
-  out.append(",\"op\":"sv);
-  append_integer(out, op);
-  out.append(",\"kind\":\""sv);
-  out.append(to_string(kind));
-  out.push_back('"');
+  begin_event(EventTag::call);
+  records_.push(id);
+  records_.push(op);
+  bool with_json = command && owner->context.kv_json_;
+  records_.push(static_cast<std::uint32_t>(kind) | (with_json ? kKvJsonFlag : 0));
   if (command) {
-    out.append(",\"args\":"sv);
-    command->write_json(out);
+    // Arguments go out as they are: no escaping here and no JSON to parse in the driver.
+    records_.push(static_cast<std::uint32_t>(command->count_));
+    for (std::size_t i = 0; i < command->count_; ++i) {
+      const KvCommand::Part& part = command->parts_[i];
+      if (part.is_number) {
+        records_.push(static_cast<std::uint32_t>(text_.size()));
+        std::size_t at = text_.size();
+        records_.push(0);
+        append_integer(text_, part.number);
+        records_.set_last(static_cast<std::uint32_t>(text_.size() - at));
+      } else {
+        push_text(part.text, part.suffix);
+      }
+    }
+    if (with_json) {
+      std::size_t at = text_.size();
+      records_.push(static_cast<std::uint32_t>(at));
+      records_.push(0);
+      command->write_json(text_);
+      records_.set_last(static_cast<std::uint32_t>(text_.size() - at));
+    }
+  } else if (list) {
+    records_.push(static_cast<std::uint32_t>(list->size()));
+    for (const std::string& arg : *list) push_text(arg);
   } else if (!args.empty()) {
-    out.append(",\"args\":"sv);
-    out.append(args);
+    records_.push(1);
+    push_text(args);
+  } else {
+    records_.push(0);
   }
-  out.push_back('}');
   return id;
 }
 
@@ -271,12 +371,10 @@ void Engine::finish(OpId op, bool ok, std::string_view payload) {
     calls_.erase(call);
     emit_abort(call);
   }
-  auto& out = begin_event();
-  out.append("{\"done\":"sv);
-  append_integer(out, op);
-  out.append(ok ? ",\"value\":"sv : ",\"error\":"sv);
-  out.append(payload);
-  out.push_back('}');
+  begin_event(EventTag::done);
+  records_.push(op);
+  records_.push(ok ? 1 : 0);
+  push_text(payload);
   std::unique_ptr<Operation> finished = std::move(*operation);
   operations_.erase(op);
   recycle(std::move(finished));
@@ -325,7 +423,8 @@ void Engine::start(OpId op, std::string_view name, std::string_view input_json) 
   if (operations_.contains(op)) {
     // Host bug: ids must be unique among live operations. Report it on the id's stream without
     // disturbing the live operation.
-    begin_event().append("{\"fault\":\"operation id " + std::to_string(op) + " is already in flight\"}");
+    begin_event(EventTag::fault);
+    push_text("operation id " + std::to_string(op) + " is already in flight");
     return;
   }
   OperationFn fn = find_operation(name);
@@ -337,6 +436,7 @@ void Engine::start(OpId op, std::string_view name, std::string_view input_json) 
     slot = std::move(spare_operations_.back());
     spare_operations_.pop_back();
     slot->context.id_ = op;
+    slot->context.kv_json_ = false;
   }
   try {
     if (!fn) throw Error(ErrorCode::unknown_operation, "unknown operation: " + std::string(name));

@@ -17,8 +17,12 @@ namespace {
 
 // The inputs are read in place (FieldViews): the operation owns its input text, and the lock
 // operations' fields are views into it for as long as the operation runs.
-FieldViews read_input(std::string& text, std::string_view what) {
-  return FieldViews::parse(text, ErrorCode::invalid_argument, what);
+// {"argsJson": true}: the store wants each command as JSON text too (OpContext::send_kv_json).
+FieldViews read_input(OpContext& ctx, std::string& text, std::string_view what) {
+  FieldViews input = FieldViews::parse(text, ErrorCode::invalid_argument, what);
+  const FieldView& json = input["argsJson"];
+  ctx.send_kv_json(json.kind == JsonKind::boolean && json.boolean);
+  return input;
 }
 
 std::string_view required_string(const FieldView& value, const char* name) {
@@ -38,6 +42,13 @@ std::int64_t positive_ms(const FieldView& value, const char* name) {
     throw Error(ErrorCode::invalid_argument, std::string(name) + " must be a positive whole number of milliseconds");
   }
   return static_cast<std::int64_t>(ms);
+}
+
+// {"compact": true}: the API shim's results, which its JSON.parse reads faster (see acquire and
+// release). Engine users who run the operations themselves get the documented objects.
+bool compact_result(const FieldViews& input) {
+  const FieldView& compact = input["compact"];
+  return compact.kind == JsonKind::boolean && compact.boolean;
 }
 
 bool basic_mode(const FieldViews& input) {
@@ -263,9 +274,8 @@ KvCommand script_command(KvScript script, std::int64_t keys) {
 
 // One script call: EVALSHA, and EVAL only when the server does not know the script yet. Returns
 // the reply text; a KV error reply fails with HOST_ERROR.
-Task<std::string> run_script(OpContext& ctx, KvScript script, KvCommand& command) {
-  std::string text = co_await ctx.kv(command);
-  if (!may_be_error(text)) co_return text;
+// The rest of run_script when the first reply `text` may be a KV error (see may_be_error).
+Task<std::string> script_error_reply(OpContext& ctx, KvScript script, KvCommand& command, std::string text) {
   Reply reply = parse_reply(std::move(text));
   if (reply.type == Reply::Type::error && reply.text.rfind("NOSCRIPT", 0) == 0) {
     command.replace(0, "EVAL");
@@ -276,6 +286,15 @@ Task<std::string> run_script(OpContext& ctx, KvScript script, KvCommand& command
     throw Error(ErrorCode::host_error, "KV error in " + std::string(script.name) + ": " + reply.text);
   }
   co_return std::move(reply.raw);
+}
+
+// The lock cycle's operations await ctx.kv themselves and call script_error_reply only for an
+// object reply: each coroutine layer between an operation and its host call costs a frame and a
+// resumption per call.
+Task<std::string> run_script(OpContext& ctx, KvScript script, KvCommand& command) {
+  std::string text = co_await ctx.kv(command);
+  if (!may_be_error(text)) co_return text;
+  co_return co_await script_error_reply(ctx, script, command, std::move(text));
 }
 
 // A plain command (stores without scripts, SCAN). `command`'s views must outlive the call.
@@ -301,14 +320,19 @@ Task<double> uniform(OpContext& ctx) {
 // first so a holder can be recognised by prefix after extends have rewritten expiresAt.
 void lock_value_into(std::string& out, std::string_view lock_id, std::string_view locked_at, std::string_view process_id,
                       double expires_at) {
+  // Written piece by piece (what JsonWriter would write, without its bookkeeping): once per
+  // acquire and renewal. The date texts need no escaping.
   char expires[kIso8601MaxLength];
-  JsonWriter value(std::move(out));
-  value.begin_object()
-      .key("lockId").string(lock_id)
-      .key("lockedAt").string(locked_at)
-      .key("processId").string(process_id)
-      .key("expiresAt").string(std::string_view(expires, write_iso8601(expires_at, expires)))
-      .end_object();
+  TextBuffer value(std::move(out));
+  value.append(R"({"lockId":)");
+  write_json_string(value, lock_id);
+  value.append(R"(,"lockedAt":)");
+  write_json_string(value, locked_at);
+  value.append(R"(,"processId":)");
+  write_json_string(value, process_id);
+  value.append(R"(,"expiresAt":")");
+  value.append(std::string_view(expires, write_iso8601(expires_at, expires)));
+  value.append(R"("})");
   out = value.take();
 }
 
@@ -326,9 +350,11 @@ struct Owner {
   // its text).
   void expected_into(std::string& out) const {
     if (prefix) {
-      out.assign("{\"lockId\":");
-      write_json_string(out, lock_id);
-      out += ',';
+      TextBuffer text(std::move(out));  // (std::string's assign and += are calls in wasm)
+      text.append(R"({"lockId":)");
+      write_json_string(text, lock_id);
+      text.push_back(',');
+      out = text.take();
     } else {
       out.assign(expect);
     }
@@ -407,6 +433,8 @@ struct Attempt {
   std::optional<std::int64_t> remaining_ms;  // the holder's PTTL when known
 };
 
+Task<Attempt> acquire_outcome(OpContext& ctx, std::string_view key, std::string_view value, std::string text);
+
 Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string_view key, std::string_view value, std::int64_t ttl_ms) {
   Attempt attempt;
   if (basic) {
@@ -425,6 +453,12 @@ Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string_view key, std:
   KvCommand script = script_command(kv_scripts::acquire, 2);
   script.add(key).add(key, kFenceSuffix).add(value).add(ttl_ms);
   std::string text = co_await run_script(ctx, kv_scripts::acquire, script);
+  co_return co_await acquire_outcome(ctx, key, value, std::move(text));
+}
+
+// The acquire script's reply text read into an Attempt: [1, fence], or [0, holder, pttl].
+Task<Attempt> acquire_outcome(OpContext& ctx, std::string_view key, std::string_view value, std::string text) {
+  Attempt attempt;
   std::int64_t taken[2];
   if (integers_reply_text(text, taken, 2) && taken[0] == 1) {
     attempt.acquired = true;  // the common case: [1, fence]
@@ -464,7 +498,7 @@ void optional_integer(JsonWriter& out, const std::optional<std::int64_t>& value)
 }  // namespace
 
 Task<std::string> acquire(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "acquire input");
+  FieldViews input = read_input(ctx, input_text, "acquire input");
   // The original's validation, in its order and words (ids: any non-empty string here). `issues`
   // stays null (no allocation) unless something is wrong.
   json issues;
@@ -478,6 +512,7 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
   }
   std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
+  bool compact = compact_result(input);
   std::string_view user_id = input["userId"].text;
   std::string_view thread_id = input["threadId"].text;
   const FieldView& process = input["processId"];
@@ -514,9 +549,19 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
     double expires_at = now + static_cast<double>(ttl_ms);
     char locked_at_text[kIso8601MaxLength];
     std::string_view locked_at(locked_at_text, write_iso8601(now, locked_at_text));
-    lock_id.assign(user_id).append(1, '-').append(thread_id).append(1, '-');
-    append_integer(lock_id, now_ms);
-    lock_id.append(1, '-').append(token, sizeof token);
+    {
+      // <userId>-<threadId>-<ms>-<16 hex>, through a TextBuffer: each std::string append is an
+      // out-of-line call in wasm (see TextBuffer).
+      TextBuffer id(std::move(lock_id));
+      id.append(user_id);
+      id.push_back('-');
+      id.append(thread_id);
+      id.push_back('-');
+      append_integer(id, now_ms);
+      id.push_back('-');
+      id.append(std::string_view(token, sizeof token));
+      lock_id = id.take();
+    }
     Owner owner;
     if (custom.is_string()) {
       owner.expect = custom.text;
@@ -527,18 +572,42 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
       owner.process_id = process_id;
     }
     owner.value_into(value, expires_at);
-    Attempt attempt = co_await try_acquire(ctx, basic, key, value, ttl_ms);
+    Attempt attempt;
+    if (basic) {
+      attempt = co_await try_acquire(ctx, basic, key, value, ttl_ms);
+    } else {
+      // try_acquire's script path written out here (see run_script).
+      KvCommand script = script_command(kv_scripts::acquire, 2);
+      script.add(key).add(key, kFenceSuffix).add(value).add(ttl_ms);
+      std::string text = co_await ctx.kv(script);
+      if (may_be_error(text)) text = co_await script_error_reply(ctx, kv_scripts::acquire, script, std::move(text));
+      std::int64_t taken[2];
+      if (integers_reply_text(text, taken, 2) && taken[0] == 1) {
+        attempt.acquired = true;
+        attempt.fence = taken[1];
+      } else {
+        attempt = co_await acquire_outcome(ctx, key, value, std::move(text));
+      }
+    }
     if (attempt.acquired) {
+      // Only what the API shim uses: the driver pays JSON.parse per byte of it.
       JsonWriter out(ctx.reusable_buffer());
-      out.begin_object().key("success").boolean(true).key("lockKey").string(key).key("lockId").string(lock_id).key("fence");
+      if (compact && owner.prefix) {
+        // [fence, lockId, lockedAt, expiresAt]: the shim rebuilds the owner from these and the
+        // processId it sent.
+        out.begin_array();
+        optional_integer(out, attempt.fence);
+        out.string(lock_id).string(locked_at).integer(static_cast<std::int64_t>(expires_at)).end_array();
+        ctx.keep_buffer(std::move(lock_id));
+        ctx.keep_buffer(std::move(value));
+        ctx.keep_buffer(std::move(input_text));
+        co_return out.take();
+      }
+      out.begin_object().key("success").boolean(true).key("lockId").string(lock_id).key("fence");
       optional_integer(out, attempt.fence);
       out.key("owner");
       write_owner(out, owner);
-      out.key("acquiredAt").integer(now_ms)
-          .key("expiresAt").integer(static_cast<std::int64_t>(expires_at))
-          .key("ttlMs").integer(ttl_ms)
-          .key("attempts").integer(attempts)
-          .end_object();
+      out.key("expiresAt").integer(static_cast<std::int64_t>(expires_at)).end_object();
       ctx.keep_buffer(std::move(lock_id));
       ctx.keep_buffer(std::move(value));
       ctx.keep_buffer(std::move(input_text));  // read: the views into it are no longer used
@@ -567,6 +636,17 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
 
 namespace {
 
+// The release and extend scripts' reply: 1 done, 0 no lock, -1 someone else's lock.
+std::int64_t script_status(std::string text, const char* what) {
+  std::int64_t status = 0;
+  if (!integer_reply_text(text, status) || status < -1 || status > 1) {
+    Reply reply = parse_reply(std::move(text));
+    status = integer_reply(reply, what, reply.raw);
+    if (status < -1 || status > 1) bad_reply(what, reply.raw);
+  }
+  return status;
+}
+
 // Release or extend, owner-checked: 1 done, 0 no lock, -1 someone else's lock. `expected` is what
 // the stored value must be or start with (Owner::write_expected); `new_value` the value extend
 // writes.
@@ -584,40 +664,48 @@ Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string_view ke
     }
     co_return 1;
   }
-  std::string_view match = owner.prefix ? "prefix" : "exact";
+  std::string_view match = owner.prefix ? std::string_view("prefix") : std::string_view("exact");
   const char* what = release ? "release" : "extend";
   const KvScript& script = release ? kv_scripts::release : kv_scripts::extend;
   KvCommand call = script_command(script, 2);
   call.add(key).add(key, kFenceSuffix).add(expected).add(match);
   if (!release) call.add(ttl_ms).add(new_value);
-  std::string text = co_await run_script(ctx, script, call);
-  std::int64_t status = 0;
-  if (!integer_reply_text(text, status) || status < -1 || status > 1) {
-    Reply reply = parse_reply(std::move(text));
-    status = integer_reply(reply, what, reply.raw);
-    if (status < -1 || status > 1) bad_reply(what, reply.raw);
-  }
-  co_return status;
+  co_return script_status(co_await run_script(ctx, script, call), what);
 }
 
 }  // namespace
 
 Task<std::string> release(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "release input");
+  FieldViews input = read_input(ctx, input_text, "release input");
   std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);
+  bool compact = compact_result(input);
   std::string expected = ctx.reusable_buffer();
   owner.expected_into(expected);
-  std::int64_t status = co_await owner_checked(ctx, basic, key, owner, true, 0, expected, {});
+  std::int64_t status = 0;
+  if (basic) {
+    status = co_await owner_checked(ctx, basic, key, owner, true, 0, expected, {});
+  } else {
+    // owner_checked's script path written out here (see run_script).
+    KvCommand call = script_command(kv_scripts::release, 2);
+    call.add(key).add(key, kFenceSuffix).add(expected).add(owner.prefix ? std::string_view("prefix") : std::string_view("exact"));
+    std::string text = co_await ctx.kv(call);
+    if (may_be_error(text)) text = co_await script_error_reply(ctx, kv_scripts::release, call, std::move(text));
+    status = script_status(std::move(text), "release");
+  }
   JsonWriter out(std::move(expected));
-  out.begin_object().key("released").boolean(status == 1).key("state").string(state_name(status)).end_object();
+  if (compact) {
+    out.integer(status);  // 1 released, 0 no lock, -1 someone else's
+  } else {
+    out.begin_object().key("released").boolean(status == 1).key("state").string(state_name(status)).end_object();
+  }
   ctx.keep_buffer(std::move(input_text));  // read: the views into it are no longer used
   co_return out.take();
 }
 
 Task<std::string> extend(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "extend input");
+  FieldViews input = read_input(ctx, input_text, "extend input");
   std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);
@@ -639,7 +727,7 @@ Task<std::string> extend(OpContext& ctx, std::string input_text) {
 }
 
 Task<std::string> inspect(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "inspect input");
+  FieldViews input = read_input(ctx, input_text, "inspect input");
   std::string_view key = required_string(input["key"], "key");
   Reply value;
   std::string raw;
@@ -671,7 +759,7 @@ Task<std::string> inspect(OpContext& ctx, std::string input_text) {
 }
 
 Task<std::string> list(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "list input");
+  FieldViews input = read_input(ctx, input_text, "list input");
   std::string_view prefix = required_string(input["prefix"], "prefix");
   std::string pattern = glob_escape(prefix) + ":*";
   std::int64_t limit = input["limit"].is_null() ? 10000 : positive_ms(input["limit"], "limit");
@@ -703,7 +791,7 @@ Task<std::string> list(OpContext& ctx, std::string input_text) {
 }
 
 Task<std::string> hold(OpContext& ctx, std::string input_text) {
-  FieldViews input = read_input(input_text, "hold input");
+  FieldViews input = read_input(ctx, input_text, "hold input");
   std::string_view key = required_string(input["key"], "key");
   bool basic = basic_mode(input);
   Owner owner = read_owner(input);

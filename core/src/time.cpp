@@ -40,20 +40,27 @@ std::size_t write_iso8601(double ms, char* out) noexcept {
     for (int i = n; i < width; ++i) *w++ = '0';
     while (n) *w++ = digits[--n];
   };
+  // The fields below the year are small and fixed-width: written directly, without put's loops.
+  auto two = [&w](unsigned value) {
+    *w++ = static_cast<char>('0' + value / 10);
+    *w++ = static_cast<char>('0' + value % 10);
+  };
   put(year, 4);
   *w++ = '-';
-  put(month, 2);
+  two(month);
   *w++ = '-';
-  put(day, 2);
+  two(day);
   *w++ = 'T';
   auto ms_of_day = static_cast<std::uint32_t>(in_day);  // < 86,400,000
-  put(ms_of_day / 3600000, 2);
+  two(ms_of_day / 3600000);
   *w++ = ':';
-  put(ms_of_day / 60000 % 60, 2);
+  two(ms_of_day / 60000 % 60);
   *w++ = ':';
-  put(ms_of_day / 1000 % 60, 2);
+  two(ms_of_day / 1000 % 60);
   *w++ = '.';
-  put(ms_of_day % 1000, 3);
+  unsigned milli = ms_of_day % 1000;
+  *w++ = static_cast<char>('0' + milli / 100);
+  two(milli % 100);
   *w++ = 'Z';
   return static_cast<std::size_t>(w - out);
 }

@@ -5,12 +5,30 @@
 import createAgentToolsWasm from '../dist/agent_tools.mjs';
 import { loadWasmModule } from '#wasm-module';
 import { AgentToolsError, describeHostFailure, errorFromCore } from './errors.js';
-import { ErrorCode, MAX_MESSAGE_BYTES } from './generated/constants.js';
+import { ErrorCode, HostCall, MAX_MESSAGE_BYTES } from './generated/constants.js';
 import { platformHost } from './host.js';
 
 const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+// The core's event records (EventTag in core/include/agent_tools/engine.hpp): runs of 32-bit words,
+// whose texts are (offset, length) pairs into one text area, in bytes.
+//   call:  CALL, call id, op id, kind (index into HostCall, | KV_JSON), argc, argc texts (kv: the
+//          arguments as strings; other kinds: at most one, the args as JSON text), and with
+//          KV_JSON one more text: the kv arguments as a JSON array (for stores that send JSON)
+//   abort: ABORT, call id
+//   done:  DONE, op id, ok, text (the value's JSON, or the error's)
+//   fault: FAULT, text (a message)
+const CALL = 1;
+const ABORT = 2;
+const DONE = 3;
+const FAULT = 4;
+const KV = HostCall.indexOf('kv');
+const KV_JSON = 0x100; // in a call's kind word: one more text follows, the kv args as JSON
+
+/** Internal: AgentEngine's run with a pre-encoded JSON input (see the method). */
+export const runText = Symbol('runText');
 
 // --- loading: lazily, once per realm ---------------------------------------------------------
 
@@ -63,8 +81,13 @@ export class AgentEngine {
   #ops = new Map(); // op id -> { resolve, reject, host, signal, onAbort }
   #inflight = new Map(); // call id -> the operation whose host call it is
   #timers = new Map(); // call id -> timer of a sleep the driver performs itself
-  #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order
+  #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order:
+  // four entries each (method, id, arg, document), so queuing allocates no array per input
   #driving = false;
+  #nameLength = 0; // of the last input written: the operation name's bytes before its document
+  #records = new Uint32Array(256); // the last input's records, copied out of wasm memory
+  #text = ''; // the last input's text when it is all ASCII (byte offsets are string offsets)
+  #bytes = null; // else a copy of its bytes, each text decoded on its own
   #nextOp = 1;
   #inCore = false;
   #disposed = false;
@@ -87,11 +110,17 @@ export class AgentEngine {
    * Resolves with the operation's value or rejects with an AgentToolsError.
    */
   run(name, input, { host = {}, signal } = {}) {
+    return this[runText](name, null, input, host, signal);
+  }
+
+  // run() with the input already JSON text (`text`, or null: encode `input`), for the API shims'
+  // hot paths, which write their few fields faster than JSON.stringify does.
+  [runText](name, text, input, host = {}, signal = undefined) {
     return new Promise((resolve, reject) => {
       if (this.#disposed) throw new AgentToolsError(ErrorCode.DISPOSED, 'the engine has been disposed');
       if (signal?.aborted) throw new AgentToolsError(ErrorCode.CANCELLED, 'operation cancelled before it started');
       const opName = String(name);
-      const document = checkedDocument(encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT));
+      const document = checkedDocument(text ?? encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT));
       const id = this.#allocateOpId();
       const op = { resolve, reject, host, signal, onAbort: null };
       if (signal) {
@@ -99,7 +128,7 @@ export class AgentEngine {
         signal.addEventListener('abort', op.onAbort, { once: true });
       }
       this.#ops.set(id, op);
-      this.#drive(['start', id, opName, document]);
+      this.#drive('start', id, opName, document);
     });
   }
 
@@ -134,78 +163,140 @@ export class AgentEngine {
   // (a host function answering synchronously, or aborting a signal) are queued and fed in order
   // by the same loop, so the driver never recurses and never calls into the core re-entrantly.
   // An input is [method, id, arg, document]: its text goes into the core's input buffer when fed.
-  #drive(input) {
-    this.#queue.push(input);
-    if (this.#driving) return;
+  #drive(method, id, arg, document) {
+    if (this.#driving) {
+      this.#queue.push(method, id, arg, document);
+      return;
+    }
     this.#driving = true;
+    const queue = this.#queue;
     try {
-      while (this.#queue.length && !this.#disposed) {
-        const events = this.#feed(this.#queue.shift());
-        for (const event of JSON.parse(events)) this.#handleEvent(event);
+      let words = this.#feed(method, id, arg, document);
+      if (words) this.#handleEvents(words);
+      for (let next = 0; next < queue.length && !this.#disposed; next += 4) {
+        words = this.#feed(queue[next], queue[next + 1], queue[next + 2], queue[next + 3]);
+        if (words) this.#handleEvents(words);
       }
+      this.#text = ''; // not to keep a large text alive until the next input
+      this.#bytes = null;
     } finally {
       this.#driving = false;
-      this.#queue.length = 0; // left over only after dispose
+      queue.length = 0; // (left over only after dispose)
     }
   }
 
-  // Feeds one input and returns the events it produced, decoded at once (the bytes stay valid
-  // only until the next input).
-  #feed([method, id, arg, document]) {
+  // Feeds one input and copies out the events it produced at once (they stay valid only until
+  // the next input, and a host function may feed another engine on this instance, which can grow
+  // memory). Returns the number of record words.
+  #feed(method, id, arg, document) {
     if (this.#inCore) throw new AgentToolsError(ErrorCode.INTERNAL, 're-entrant call into the core');
     const wasm = this.#wasm;
-    let input = null;
+    let length = 0;
     if (method === 'start') {
-      input = this.#writeInput(document, arg);
-      if (!input) {
+      length = this.#writeInput(document, arg);
+      if (length < 0) {
         this.#settle(id, outOfMemory(document));
-        return '[]';
+        return 0;
       }
     } else if (method === 'resume') {
-      input = this.#writeInput(document);
-      if (!input) {
+      length = this.#writeInput(document);
+      if (length < 0) {
         // No room for the reply: the call fails instead (and if even that does not fit, the core
         // reads the empty text as a bad reply).
         arg = false;
-        input = this.#writeInput(JSON.stringify(describeHostFailure(outOfMemory(document)))) ?? { length: 0 };
+        length = Math.max(0, this.#writeInput(JSON.stringify(describeHostFailure(outOfMemory(document)))));
       }
     }
     this.#inCore = true;
     // The clock travels with every input, so reading "now" costs the core no round trip.
     const now = Date.now();
     try {
-      let length;
-      if (method === 'start') length = wasm._agent_tools_start(this.#address, id, input.nameLength, input.length, now);
-      else if (method === 'resume') length = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, input.length, now);
-      else length = wasm._agent_tools_cancel(this.#address, id, now);
-      const ptr = wasm._agent_tools_events(this.#address);
-      return decoder.decode(wasm.HEAPU8.subarray(ptr, ptr + length));
+      let header;
+      if (method === 'start') header = wasm._agent_tools_start(this.#address, id, this.#nameLength, length, now);
+      else if (method === 'resume') header = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, length, now);
+      else header = wasm._agent_tools_cancel(this.#address, id, now);
+      const u32 = wasm.HEAPU32; // read after the call: growth replaces the view
+      const h = header >>> 2;
+      const at = u32[h] >>> 2;
+      const words = u32[h + 1];
+      const textAt = u32[h + 2];
+      const textEnd = textAt + u32[h + 3];
+      if (words > this.#records.length) this.#records = new Uint32Array(Math.max(words, this.#records.length * 2));
+      this.#records.set(u32.subarray(at, at + words));
+      if (u32[h + 4]) {
+        this.#text = textEnd > textAt ? decoder.decode(wasm.HEAPU8.subarray(textAt, textEnd)) : '';
+        this.#bytes = null;
+      } else {
+        this.#bytes = wasm.HEAPU8.slice(textAt, textEnd);
+      }
+      return words;
     } finally {
       this.#inCore = false;
     }
   }
 
-  #handleEvent(event) {
-    if (event.call !== undefined) this.#perform(event);
-    else if (event.abort !== undefined) {
-      // The core drops a call when its operation is cancelled (the caller's signal, which the
-      // host function already holds, has fired) or over; a late reply is then simply ignored.
-      this.#inflight.delete(event.abort);
-      const timer = this.#timers.get(event.abort);
-      if (timer !== undefined) {
-        clearTimeout(timer);
-        this.#timers.delete(event.abort);
+  // A text of the last input's events, by its byte offset and length.
+  #piece(at, length) {
+    return this.#bytes ? decoder.decode(this.#bytes.subarray(at, at + length)) : this.#text.slice(at, at + length);
+  }
+
+  #handleEvents(words) {
+    const r = this.#records;
+    for (let i = 0; i < words && !this.#disposed;) {
+      switch (r[i]) {
+        case CALL: {
+          const argc = r[i + 4];
+          const kind = r[i + 3] & 0xff;
+          let args;
+          let json; // the kv args as JSON text, when the operation asked for it (argsJson)
+          if (kind === KV) {
+            args = new Array(argc);
+            let at = i + 5;
+            for (let a = 0; a < argc; a++, at += 2) args[a] = this.#piece(r[at], r[at + 1]);
+            if (r[i + 3] & KV_JSON) json = this.#piece(r[at], r[at + 1]);
+          } else if (argc) {
+            args = JSON.parse(this.#piece(r[i + 5], r[i + 6]));
+          }
+          const call = r[i + 1];
+          const op = r[i + 2];
+          i += 5 + 2 * (json === undefined ? argc : argc + 1);
+          this.#perform(call, op, HostCall[kind], args, json);
+          break;
+        }
+        case ABORT: {
+          // The core drops a call when its operation is cancelled (the caller's signal, which
+          // the host function already holds, has fired) or over; a late reply is then ignored.
+          const call = r[i + 1];
+          i += 2;
+          this.#inflight.delete(call);
+          const timer = this.#timers.get(call);
+          if (timer !== undefined) {
+            clearTimeout(timer);
+            this.#timers.delete(call);
+          }
+          break;
+        }
+        case DONE: {
+          const op = r[i + 1];
+          const value = JSON.parse(this.#piece(r[i + 3], r[i + 4]));
+          const ok = r[i + 2] === 1;
+          i += 5;
+          this.#settle(op, ok ? null : errorFromCore(value), value);
+          break;
+        }
+        case FAULT:
+          // The core could not record its own events (out of memory), or was driven wrongly:
+          // nothing it says can be trusted any more, so fail everything pending and retire it.
+          this.dispose();
+          return;
+        default:
+          this.dispose();
+          throw new AgentToolsError(ErrorCode.INTERNAL, `unknown event record ${r[i]} from the core`);
       }
-    } else if (event.done !== undefined) {
-      this.#settle(event.done, event.error ? errorFromCore(event.error) : null, event.value);
-    } else if (event.fault !== undefined) {
-      // The core could not record its own events (out of memory): nothing it says can be
-      // trusted any more, so fail everything pending and retire this engine.
-      this.dispose();
     }
   }
 
-  #perform({ call, op: opId, kind, args }) {
+  #perform(call, opId, kind, args, json) {
     const op = this.#ops.get(opId);
     this.#inflight.set(call, op);
     if (kind === 'sleep' && !op.host.sleep) {
@@ -223,7 +314,8 @@ export class AgentEngine {
     // runs to its end, bounded by the adapter's timeout, and its reply is ignored.
     let result;
     try {
-      result = op.host[kind] ? op.host[kind](args, op.signal) : platformHost[kind](args, op.signal);
+      const host = op.host[kind] ? op.host : platformHost; // called as a method, as it always was
+      result = json === undefined ? host[kind](args, op.signal) : host[kind](args, op.signal, json);
     } catch (failure) {
       this.#reply(call, false, failure);
       return;
@@ -247,11 +339,11 @@ export class AgentEngine {
       ok = false;
       document = JSON.stringify(describeHostFailure(failure));
     }
-    this.#drive(['resume', call, ok, document]);
+    this.#drive('resume', call, ok, document);
   }
 
   #cancel(id) {
-    if (!this.#disposed && this.#ops.has(id)) this.#drive(['cancel', id]);
+    if (!this.#disposed && this.#ops.has(id)) this.#drive('cancel', id, null, null);
   }
 
   #settle(id, error, value) {
@@ -271,22 +363,23 @@ export class AgentEngine {
   }
 
   // Writes a document (text, or UTF-8 bytes when large: see checkedDocument) after `prefix`, an
-  // operation's name, into the core's input buffer, which the core grows on request. Returns
-  // {nameLength, length}, or null when wasm memory cannot hold it.
+  // operation's name, into the core's input buffer, which the core grows on request. Returns the
+  // bytes written in all (the name's in #nameLength), or -1 when wasm memory cannot hold them.
   #writeInput(document, prefix = '') {
     const wasm = this.#wasm;
     const nameCapacity = prefix.length * 3; // UTF-8 never needs more than 3 bytes per UTF-16 unit
     const capacity = typeof document === 'string' ? document.length * 3 : document.length;
     const ptr = wasm._agent_tools_input(this.#address, Math.max(nameCapacity + capacity, 1));
-    if (!ptr) return null;
+    if (!ptr) return -1;
     const heap = wasm.HEAPU8; // read after the call: growth replaces the view
-    const nameLength = prefix ? encoder.encodeInto(prefix, heap.subarray(ptr, ptr + nameCapacity)).written : 0;
+    const nameLength = prefix ? writeUtf8(prefix, heap, ptr, nameCapacity) : 0;
+    this.#nameLength = nameLength;
     const at = ptr + nameLength;
     if (typeof document !== 'string') {
       heap.set(document, at);
-      return { nameLength, length: nameLength + document.length };
+      return nameLength + document.length;
     }
-    return { nameLength, length: nameLength + encoder.encodeInto(document, heap.subarray(at, at + capacity)).written };
+    return nameLength + writeUtf8(document, heap, at, capacity);
   }
 }
 
@@ -301,6 +394,23 @@ function checkedDocument(text) {
   return bytes;
 }
 
+// Writes `text` as UTF-8 at heap[at] (room for `capacity` bytes) and returns the bytes written.
+// Short ASCII texts (an operation's name and input, a KV reply) are copied by a loop: encodeInto's
+// own cost (and the subarray it needs) is larger than that of copying a few hundred characters.
+function writeUtf8(text, heap, at, capacity) {
+  const n = text.length;
+  if (n <= 512) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) break;
+      heap[at + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return encoder.encodeInto(text, heap.subarray(at, at + capacity)).written;
+}
+
 function outOfMemory(document) {
   return new AgentToolsError(ErrorCode.INPUT_TOO_LARGE, `out of wasm memory for a document of ${document.length} bytes`);
 }
@@ -310,6 +420,8 @@ function tooLarge(size) {
 }
 
 function encodeJson(value, what, code) {
+  // A KV reply is often an integer: its JSON is its decimal text.
+  if (typeof value === 'number' && Number.isFinite(value)) return '' + value;
   let text;
   try {
     text = JSON.stringify(value);

@@ -5,8 +5,13 @@ import { fromNodeRedis, fromUpstashClient } from '#adapters/kv-clients.js';
 import { AgentToolsError } from './errors.js';
 import { ErrorCode } from './generated/constants.js';
 
+// A store method taking a command's JSON text along with its arguments (UpstashRestStore): the
+// core writes that text as it writes the arguments, which costs less than JSON.stringify here.
+const commandWithJson = Symbol.for('@growthub/agent-tools/kv-command-json');
+
 /**
- * @returns {{ host: { kv(args: string[], signal: AbortSignal): unknown }, mode: 'script' | 'basic' }}
+ * @returns {{ host: { kv(args: string[], signal: AbortSignal, json?: string): unknown }, mode: 'script' | 'basic',
+ *   argsJson: boolean }}
  */
 export function resolveKvStore(store) {
   let protocol = null;
@@ -22,5 +27,11 @@ export function resolveKvStore(store) {
     throw new AgentToolsError(ErrorCode.INVALID_ARGUMENT,
       'kvStore must have command(args), be an @upstash/redis, @vercel/kv or node-redis client, or have get/set/delete');
   }
-  return { host: { kv: (args, signal) => protocol.command(args, signal) }, mode };
+  if (typeof protocol[commandWithJson] === 'function') {
+    const host = {
+      kv: (args, signal, json) => (json === undefined ? protocol.command(args, signal) : protocol[commandWithJson](args, json, signal)),
+    };
+    return { host, mode, argsJson: true };
+  }
+  return { host: { kv: (args, signal) => protocol.command(args, signal) }, mode, argsJson: false };
 }

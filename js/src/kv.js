@@ -3,7 +3,7 @@
 // keeps the original API and hands the core a `kv` host function for the chosen store.
 import { z } from 'zod';
 import { InMemoryKVStore } from '#adapters/kv-memory.js';
-import { defaultEngineIfReady, getDefaultEngine } from './engine.js';
+import { defaultEngineIfReady, getDefaultEngine, runText } from './engine.js';
 import { AgentToolsError } from './errors.js';
 import { DEFAULT_LOCK_TTL_SECONDS, ErrorCode } from './generated/constants.js';
 import { resolveKvStore } from './kv-store.js';
@@ -44,17 +44,41 @@ const escapeId = (id) => {
 // processId in lock values: one random id per realm, made on first use (not at import time, which
 // workerd forbids), replacing the original's process.pid.
 let instanceId = null;
+let instanceIdJson = null;
 function processId() {
   if (!instanceId) {
     const bytes = globalThis.crypto.getRandomValues(new Uint8Array(8));
     instanceId = 'instance-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    instanceIdJson = JSON.stringify(instanceId);
   }
   return instanceId;
+}
+
+const quote = JSON.stringify;
+
+// Date#toISOString for whole milliseconds, reusing the text up to the second of the last call:
+// acquires in the same second (all of a burst) then pay a concatenation, not a Date.
+let isoSecond = NaN;
+let isoPrefix = '';
+function isoString(ms) {
+  const second = Math.floor(ms / 1000);
+  if (second === isoSecond && Number.isInteger(ms)) {
+    const milli = ms - second * 1000;
+    return isoPrefix + (milli < 10 ? '00' : milli < 100 ? '0' : '') + milli + 'Z';
+  }
+  const text = new Date(ms).toISOString();
+  if (Number.isInteger(ms)) {
+    isoSecond = second;
+    isoPrefix = text.slice(0, -4); // up to and with the '.' before the milliseconds
+  }
+  return text;
 }
 
 export class KVLockManager {
   #kv;
   #mode;
+  #argsJson;
+  #tailJson;
   #defaultTTL;
   #keyPrefix;
   #engine;
@@ -67,9 +91,13 @@ export class KVLockManager {
    *   options.engine an AgentEngine (default: the shared one)
    */
   constructor(kvStore, options = {}) {
-    const { host, mode } = resolveKvStore(kvStore || new InMemoryKVStore());
+    const { host, mode, argsJson } = resolveKvStore(kvStore || new InMemoryKVStore());
     this.#kv = host;
     this.#mode = mode;
+    this.#argsJson = argsJson;
+    // The inputs' common tail: the mode, `compact` (the core's short results, read below; see
+    // kv.cpp compact_result) and, for stores that send JSON, `argsJson` (each command's JSON too).
+    this.#tailJson = `,"mode":${JSON.stringify(mode)},"compact":true${argsJson ? ',"argsJson":true' : ''}}`;
     this.#defaultTTL = options.defaultTTL || DEFAULT_LOCK_TTL_SECONDS;
     this.#keyPrefix = options.keyPrefix || 'run';
     this.#engine = options.engine ?? null;
@@ -83,7 +111,20 @@ export class KVLockManager {
   async #run(operation, input, signal) {
     const engine = this.#engine ?? defaultEngineIfReady() ?? (await getDefaultEngine());
     input.mode = this.#mode;
+    if (this.#argsJson) input.argsJson = true;
     return engine.run(operation, input, { host: this.#kv, signal });
+  }
+
+  // The same with the input written as JSON text by the caller (the lock cycle's hot path: a
+  // template with JSON.stringify on the strings costs less than JSON.stringify of an object).
+  // `fields` is the object's members without the closing brace; #tailJson ends it. Not async:
+  // once the engine exists this adds no promise of its own.
+  #runText(operation, fields, signal) {
+    const engine = this.#engine ?? defaultEngineIfReady();
+    if (!engine) return getDefaultEngine().then(() => this.#runText(operation, fields, signal));
+    const text = fields + this.#tailJson;
+    if (!engine[runText]) return engine.run(operation, JSON.parse(text), { host: this.#kv, signal });
+    return engine[runText](operation, text, null, this.#kv, signal);
   }
 
   /**
@@ -94,21 +135,31 @@ export class KVLockManager {
   async acquireKvLock(userId, threadId, options = {}) {
     const key = this.makeKvLockKey(userId, threadId);
     const metadata = options.metadata ?? null;
-    const input = {
-      key,
-      userId: userId ?? null,
-      threadId: threadId ?? null,
-      ttlSeconds: options.ttlSeconds ?? this.#defaultTTL,
-      processId: processId(),
-    };
-    if (metadata !== null) input.valueText = JSON.stringify(metadata);
-    if (options.wait) input.wait = options.wait;
-    const r = await this.#run('kv.acquire', input, options.signal);
+    const ttlSeconds = options.ttlSeconds ?? this.#defaultTTL;
+    let r;
+    if (typeof userId === 'string' && typeof threadId === 'string' && typeof ttlSeconds === 'number' &&
+        Number.isFinite(ttlSeconds) && metadata === null && !options.wait) {
+      processId();
+      r = await this.#runText('kv.acquire', `{"key":${quote(key)},"userId":${quote(userId)},"threadId":${quote(threadId)},` +
+        `"ttlSeconds":${ttlSeconds},"processId":${instanceIdJson}`, options.signal);
+    } else {
+      const input = { key, userId: userId ?? null, threadId: threadId ?? null, ttlSeconds, processId: processId() };
+      if (metadata !== null) input.valueText = JSON.stringify(metadata);
+      if (options.wait) input.wait = options.wait;
+      r = await this.#run('kv.acquire', input, options.signal);
+    }
+    if (Array.isArray(r)) {
+      // The compact success, [fence, lockId, lockedAt, expiresAt]: the owner is those fields and
+      // the processId this instance sent.
+      const [fence, lockId, lockedAt, expiresAt] = r;
+      this.#owners.set(key, { lockId, lockedAt, processId: instanceId });
+      return { success: true, lockKey: key, fence, lockId, expiresAt: isoString(expiresAt) };
+    }
     if (!r.success) {
       return { success: false, activeLockMetadata: r.activeLockMetadata, lockKey: key, remainingMs: r.remainingMs };
     }
     this.#owners.set(key, r.owner);
-    return { success: true, lockKey: key, fence: r.fence, lockId: r.lockId, expiresAt: new Date(r.expiresAt).toISOString() };
+    return { success: true, lockKey: key, fence: r.fence, lockId: r.lockId, expiresAt: isoString(r.expiresAt) };
   }
 
   /**
@@ -119,9 +170,17 @@ export class KVLockManager {
     const key = this.makeKvLockKey(userId, threadId);
     const owner = options.lockId ? { lockId: options.lockId } : this.#owners.get(key);
     if (!owner) return false;
-    const r = await this.#run('kv.release', { key, owner }, options.signal);
-    if (this.#owners.get(key) === owner && r.state !== 'not-owner') this.#owners.delete(key);
-    return r.released;
+    let status; // 1 released, 0 no lock, -1 someone else's
+    if (options.lockId && typeof options.lockId !== 'string') {
+      const r = await this.#run('kv.release', { key, owner }, options.signal); // the core's typed error, as before
+      status = r.released ? 1 : r.state === 'not-owner' ? -1 : 0;
+    } else {
+      // An owner from the core's own result is plain JSON; a lockId option is a string.
+      const ownerJson = options.lockId ? `{"lockId":${quote(options.lockId)}}` : quote(owner);
+      status = await this.#runText('kv.release', `{"key":${quote(key)},"owner":${ownerJson}`, options.signal);
+    }
+    if (this.#owners.get(key) === owner && status !== -1) this.#owners.delete(key);
+    return status === 1;
   }
 
   /**
@@ -135,7 +194,7 @@ export class KVLockManager {
     const ttlMs = options.ttlMs ?? (options.ttlSeconds ?? this.#defaultTTL) * 1000;
     const r = await this.#run('kv.extend', { key, owner, ttlMs }, options.signal);
     if (r.extended && this.#owners.get(key) === owner) this.#owners.set(key, r.owner);
-    return { extended: r.extended, state: r.state, expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString() };
+    return { extended: r.extended, state: r.state, expiresAt: r.expiresAt === null ? null : isoString(r.expiresAt) };
   }
 
   /** The holder's metadata as the original returned it, or null when the lock is free. */

@@ -185,3 +185,65 @@ TEST_CASE("destroying the engine with operations in flight frees their coroutine
   }
   CHECK(host.engine.stats().pending_calls == 100);
 }
+
+TEST_CASE("the envelope carries kv arguments as raw text, many records per input, and flags non-ASCII") {
+  agent_tools::Engine engine;
+  const std::string odd = "quote \" backslash \\ newline \n {\"json\":1} \xC3\xA9 \xF0\x9F\x98\x80";
+  // Many operations started before one take: one record table holds them all.
+  constexpr agent_tools::OpId kOps = 1000;
+  for (agent_tools::OpId op = 1; op <= kOps; ++op) {
+    std::string arg = op % 2 ? odd : "k" + std::to_string(op);
+    engine.start(op, "diag.echo", echo_input(json::array({{{"kind", "kv"}, {"args", {"GET", arg}}}})));
+  }
+  agent_tools::EventEnvelope events = engine.take_envelope();
+  CHECK_FALSE(events.ascii);
+  std::vector<std::uint32_t> calls;
+  for (std::size_t i = 0; i < events.words;) {
+    REQUIRE(events.records[i] == static_cast<std::uint32_t>(agent_tools::EventTag::call));
+    const std::uint32_t* r = events.records + i;
+    CHECK(r[2] == r[1]);  // one call per operation, in order: call ids match op ids here
+    CHECK(r[3] == static_cast<std::uint32_t>(agent_tools::HostCallKind::kv));
+    REQUIRE(r[4] == 2);
+    REQUIRE(r[7] + r[8] <= events.text_bytes);
+    CHECK(std::string_view(events.text + r[5], r[6]) == "GET");
+    std::string want = r[2] % 2 ? odd : "k" + std::to_string(r[2]);
+    CHECK(std::string_view(events.text + r[7], r[8]) == want);
+    calls.push_back(r[1]);
+    i += 5 + 2 * r[4];
+  }
+  CHECK(calls.size() == kOps);
+  // A second take without inputs in between is empty.
+  CHECK(engine.take_envelope().words == 0);
+
+  // Answering one call: a done record whose value is JSON text, all ASCII.
+  engine.resume(calls[1], true, "\"v\"");
+  events = engine.take_envelope();
+  CHECK(events.ascii);
+  REQUIRE(events.words == 5);
+  CHECK(events.records[0] == static_cast<std::uint32_t>(agent_tools::EventTag::done));
+  CHECK(events.records[1] == 2);
+  CHECK(events.records[2] == 1);
+  CHECK(json::parse(std::string_view(events.text + events.records[3], events.records[4])) ==
+        json({{"tag", nullptr}, {"results", {"v"}}}));
+
+  // The JSON rendering of the same kind of events escapes what the envelope leaves raw.
+  engine.cancel(1);
+  json rendered = json::parse(engine.take_events());
+  REQUIRE(rendered.size() == 2);
+  CHECK(rendered[0] == json({{"abort", calls[0]}}));
+  CHECK(rendered[1]["done"] == 1);
+  CHECK(rendered[1]["error"]["code"] == "CANCELLED");
+}
+
+TEST_CASE("a large kv argument crosses in one piece and the buffers shrink back afterwards") {
+  ScriptedHost host;
+  std::string big(3u << 20, 'x');
+  host.engine.start(1, "diag.echo", echo_input(json::array({{{"kind", "kv"}, {"args", {"SET", big}}}})));
+  agent_tools::EventEnvelope events = host.engine.take_envelope();
+  REQUIRE(events.words == 9);
+  CHECK(events.records[8] == big.size());
+  CHECK(std::string_view(events.text + events.records[7], events.records[8]) == big);
+  host.reply(events.records[1], "ok");
+  REQUIRE(host.done.count(1));
+  CHECK(host.done[1]["value"]["results"] == json({"ok"}));
+}

@@ -210,3 +210,69 @@ TEST_CASE("hold renews until the KV says the lock is gone, then fails with LOCK_
   CHECK(error_code(host, 1) == "LOCK_LOST");
   CHECK(host.done[1]["error"]["details"]["state"] == "missing");
 }
+
+TEST_CASE("compact results: the shim's short acquire and release replies carry what the full ones do") {
+  ScriptedHost host;
+  start(host, 1, "kv.acquire", acquire_input({{"compact", true}}));
+  json call = host.call_of(1);
+  json value = json::parse(call["args"][5].get<std::string>());
+  host.reply(call["call"], json::array({1, 7}));
+  json result = host.done[1]["value"];
+  CHECK(result == json::array({7, value["lockId"], value["lockedAt"], 1.7e12 + 60000}));
+
+  // With a caller's own value the owner is {expect}, which the short form cannot carry.
+  start(host, 2, "kv.acquire", acquire_input({{"compact", true}, {"valueText", "{\"mine\":1}"}}));
+  host.reply(host.call_of(2)["call"], json::array({1, 8}));
+  CHECK(host.done[2]["value"]["owner"] == json({{"expect", "{\"mine\":1}"}}));
+  CHECK(host.done[2]["value"]["fence"] == 8);
+
+  // A held lock is reported in full either way.
+  start(host, 3, "kv.acquire", acquire_input({{"compact", true}}));
+  host.reply(host.call_of(3)["call"], json::array({0, R"({"lockId":"other"})", 500}));
+  CHECK(host.done[3]["value"]["success"] == false);
+  CHECK(host.done[3]["value"]["remainingMs"] == 500);
+
+  const json owner = {{"lockId", value["lockId"]}};
+  for (int status : {1, 0, -1}) {
+    agent_tools::OpId op = static_cast<agent_tools::OpId>(10 + status);
+    start(host, op, "kv.release", {{"key", "run:u:t"}, {"owner", owner}, {"compact", true}});
+    host.reply(host.call_of(op)["call"], status);
+    CHECK(host.done[op]["value"] == status);
+  }
+  start(host, 20, "kv.release", {{"key", "run:u:t"}, {"owner", owner}, {"compact", false}});
+  host.reply(host.call_of(20)["call"], -1);
+  CHECK(host.done[20]["value"] == json({{"released", false}, {"state", "not-owner"}}));
+}
+
+TEST_CASE("argsJson: each kv call record also carries the command as JSON text, equal to its arguments") {
+  agent_tools::Engine engine;
+  engine.set_clock(kNow);
+  json input = acquire_input({{"argsJson", true}, {"userId", "u \"q\" \xC3\xA9"}});
+  engine.start(1, "kv.acquire", input.dump());
+  agent_tools::EventEnvelope events = engine.take_envelope();
+  const std::uint32_t* r = events.records;
+  REQUIRE(events.words > 5);
+  // The entropy refill comes first when the pool is empty; answer it and take the kv call.
+  if ((r[3] & 0xff) == static_cast<std::uint32_t>(agent_tools::HostCallKind::random)) {
+    CHECK((r[3] & agent_tools::kKvJsonFlag) == 0);  // only kv commands get JSON
+    engine.resume(r[1], true, json(std::string(2048, 'a')).dump());
+    events = engine.take_envelope();
+    r = events.records;
+  }
+  REQUIRE(r[0] == static_cast<std::uint32_t>(agent_tools::EventTag::call));
+  REQUIRE((r[3] & agent_tools::kKvJsonFlag) != 0);
+  CHECK((r[3] & 0xff) == static_cast<std::uint32_t>(agent_tools::HostCallKind::kv));
+  std::uint32_t argc = r[4];
+  REQUIRE(events.words == 5 + 2 * (argc + 1));
+  json args = json::array();
+  for (std::uint32_t a = 0; a < argc; ++a) args.push_back(std::string(events.text + r[5 + 2 * a], r[6 + 2 * a]));
+  json sent = json::parse(std::string_view(events.text + r[5 + 2 * argc], r[6 + 2 * argc]));
+  CHECK(sent == args);
+  CHECK(args[0] == "EVALSHA");
+  CHECK(json::parse(args[5].get<std::string>())["lockId"].get<std::string>().rfind("u \"q\" \xC3\xA9-t-", 0) == 0);
+  // Without the flag (or with false) there is no JSON text.
+  engine.start(2, "kv.release", json({{"key", "run:u:t"}, {"owner", {{"lockId", "x"}}}, {"argsJson", false}}).dump());
+  events = engine.take_envelope();
+  REQUIRE(events.words == 5 + 2 * events.records[4]);
+  CHECK((events.records[3] & agent_tools::kKvJsonFlag) == 0);
+}

@@ -1,11 +1,15 @@
 // The sans-I/O engine. The host drives it with three inputs -- start an operation, resume a host
-// call with its reply, cancel an operation -- and after each input collects the engine's output
-// as one JSON array of events:
+// call with its reply, cancel an operation -- and after each input collects the events the input
+// produced:
 //
 //   {"call":C,"op":O,"kind":"kv","args":...}   perform host call C for operation O
 //   {"abort":C}                                 call C is no longer wanted (cancel its I/O)
 //   {"done":O,"value":...}                      operation O finished
 //   {"done":O,"error":{"code","message"[,"details"]}}
+//
+// The driver reads them as an EventEnvelope (a table of 32-bit words and one text area the words
+// point into: KV arguments arrive as plain strings, with no JSON to escape or parse); tests read
+// the same events as one JSON array (take_events).
 //
 // Operations are C++20 coroutines; a host call suspends the calling coroutine until the host
 // resumes it, so any number of operations can be in flight on one engine. The engine never blocks,
@@ -125,7 +129,48 @@ class IdMap {
   std::vector<Slot> slots_;  // a power of two in size
   std::size_t size_ = 0;
 };
+
+/// 32-bit words appended through room made ahead (as TextBuffer does for text).
+class WordBuffer {
+ public:
+  [[gnu::always_inline]] void push(std::uint32_t word) {
+    if (size_ == words_.size()) words_.resize(words_.empty() ? 64 : 2 * words_.size());
+    words_[size_++] = word;
+  }
+  /// Overwrites the last word pushed (a length learnt after its text was written).
+  void set_last(std::uint32_t word) noexcept { words_[size_ - 1] = word; }
+  void clear() noexcept { size_ = 0; }
+  std::size_t size() const noexcept { return size_; }
+  std::size_t storage() const noexcept { return words_.size(); }
+  const std::uint32_t* data() const noexcept { return words_.data(); }
+  std::uint32_t operator[](std::size_t i) const noexcept { return words_[i]; }
+
+ private:
+  std::vector<std::uint32_t> words_;
+  std::size_t size_ = 0;
+};
 }  // namespace detail
+
+/// The record tags of an EventEnvelope. Each record is a run of 32-bit words; a text is an
+/// (offset, length) pair of words into the envelope's text, in bytes.
+///   call:  tag, call id, op id, kind word, argc, argc texts (kv: one string per argument;
+///          other kinds: at most one, the args as JSON text); the kind word is the HostCallKind,
+///          plus kKvJsonFlag when one more text follows: the kv args as a JSON array
+///          (OpContext::send_kv_json)
+///   abort: tag, call id
+///   done:  tag, op id, ok (1: value, 0: error), text (the value's or the error's JSON)
+///   fault: tag, text (a message: the engine can no longer be trusted)
+enum class EventTag : std::uint32_t { call = 1, abort = 2, done = 3, fault = 4 };
+inline constexpr std::uint32_t kKvJsonFlag = 0x100;
+
+/// The events of the last input, valid until the next input.
+struct EventEnvelope {
+  const std::uint32_t* records = nullptr;
+  std::size_t words = 0;
+  const char* text = nullptr;
+  std::size_t text_bytes = 0;
+  bool ascii = true;  // the text is all ASCII: byte offsets are also UTF-16 offsets
+};
 
 /// A KV command for OpContext::kv, e.g. EVALSHA <sha> 2 <key> <key>:fence <value> <ttl>. Its
 /// parts are views (which must outlive the call's emission: keep the command in the coroutine)
@@ -148,6 +193,7 @@ class KvCommand {
   void write_json(TextBuffer& out) const;
 
  private:
+  friend class Engine;
   struct Part {
     std::string_view text, suffix;
     std::int64_t number = 0;
@@ -170,6 +216,9 @@ class HostCall {
   /// A KV call whose args `command` writes into the events when the call is made.
   HostCall(OpContext& ctx, const KvCommand& command, Decode decode)
       : ctx_(ctx), kind_(HostCallKind::kv), command_(&command), decode_(decode) {}
+  /// A KV call with its arguments as strings; `list` must outlive the await.
+  HostCall(OpContext& ctx, const std::vector<std::string>& list, Decode decode)
+      : ctx_(ctx), kind_(HostCallKind::kv), list_(&list), decode_(decode) {}
   /// Already answered (e.g. the clock the last input carried): awaiting it does not suspend.
   static HostCall answered(OpContext& ctx, HostCallKind kind, T value) {
     HostCall call(ctx, kind, {}, nullptr);
@@ -192,6 +241,7 @@ class HostCall {
   HostCallKind kind_;
   std::string args_;
   const KvCommand* command_ = nullptr;  // args to write instead of args_
+  const std::vector<std::string>* list_ = nullptr;  // ditto
   Decode decode_;
   detail::CallSlot slot_;
   T value_{};
@@ -205,7 +255,8 @@ class OpContext {
   OpContext(Engine& engine, OpId id) noexcept : engine_(engine), id_(id) {}
 
   /// A Redis command, e.g. {"SET", key, value, "NX", "PX", "900000"}. The reply is JSON text:
-  /// null, integer, string, array, or {"error": text} for a Redis error reply.
+  /// null, integer, string, array, or {"error": text} for a Redis error reply. `args` must
+  /// outlive the await.
   HostCall<std::string> kv(const std::vector<std::string>& args);
   /// The same without building strings (see KvCommand); `command` must outlive the await.
   HostCall<std::string> kv(const KvCommand& command);
@@ -227,6 +278,10 @@ class OpContext {
 
   OpId id() const noexcept { return id_; }
   bool cancelled() const noexcept;
+  /// Also send each KvCommand of this operation as one JSON array text (for a host that puts
+  /// commands on the wire as JSON, e.g. Upstash REST: escaping here costs less than JSON.stringify
+  /// of the arguments there). See EventTag.
+  void send_kv_json(bool on) noexcept { kv_json_ = on; }
 
   /// An empty string with the capacity of an earlier operation's result or scratch text, for
   /// writing this operation's without growing a new buffer.
@@ -241,6 +296,7 @@ class OpContext {
   friend class Engine;
   Engine& engine_;
   OpId id_;
+  bool kv_json_ = false;
 };
 
 struct EngineStats {
@@ -271,8 +327,10 @@ class Engine {
   /// CANCELLED unless its code handles the error. Unknown or finished ops are ignored.
   void cancel(OpId op);
 
-  /// The events produced by the last input, as JSON array text. The view stays valid until the
-  /// next input; the buffer behind it is reused, so a steady stream of inputs allocates nothing.
+  /// The events produced by the last input, as the driver reads them. Valid until the next
+  /// input; the buffers behind it are reused, so a steady stream of inputs allocates nothing.
+  EventEnvelope take_envelope();
+  /// The same events as one JSON array (for tests and tools), valid until the next input.
   std::string_view take_events();
   EngineStats stats() const noexcept;
 
@@ -288,12 +346,14 @@ class Engine {
   friend class OpContext;
 
   CallId emit_call(OpId op, HostCallKind kind, std::string_view args, const KvCommand* command,
-                   coro::coroutine_handle<> waiter, detail::CallSlot* slot);
+                   const std::vector<std::string>* list, coro::coroutine_handle<> waiter,
+                   detail::CallSlot* slot);
   void deliver(CallId call, bool ok, std::string_view text);
   void run(OpId op, coro::coroutine_handle<> step);
   void finish(OpId op, bool ok, std::string_view payload);
   void fail(OpId op, const Error& error);
-  TextBuffer& begin_event();
+  void begin_event(EventTag tag);
+  void push_text(std::string_view text, std::string_view suffix = {});
   void emit_abort(CallId call);
   bool is_cancelled(OpId op) const noexcept;
 
@@ -313,8 +373,10 @@ class Engine {
   CallId next_call_ = 1;
   double clock_ = -1;        // < 0: the host passes no clock; ask it
   std::string entropy_;      // unused random bytes, as hex
-  TextBuffer events_;
-  bool events_taken_ = false;  // events_ was handed out: the next event starts a new array
+  detail::WordBuffer records_;  // the events' records (see EventTag)
+  TextBuffer text_;             // the texts they point into
+  TextBuffer json_;             // take_events' rendering
+  bool events_taken_ = false;   // the events were handed out: the next event starts afresh
   EngineStats counters_;
 };
 
@@ -328,7 +390,7 @@ bool HostCall<T>::await_ready() {
 
 template <class T>
 void HostCall<T>::await_suspend(coro::coroutine_handle<> waiter) {
-  ctx_.engine_.emit_call(ctx_.id_, kind_, args_, command_, waiter, &slot_);
+  ctx_.engine_.emit_call(ctx_.id_, kind_, args_, command_, list_, waiter, &slot_);
 }
 
 }  // namespace agent_tools

@@ -1,0 +1,176 @@
+// The event envelope between the core and the driver: KV arguments cross as plain strings (no
+// JSON), so odd text must arrive exactly as it was sent, whatever its size or alphabet.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AgentEngine } from '@growthub/agent-tools/runtime';
+
+// Runs one diag.echo whose kv calls each send `args`; the host records what it was given and
+// answers with its arguments joined, which must come back through the core unchanged.
+async function roundTrip(engine, commands) {
+  const seen = [];
+  const value = await engine.run('diag.echo', { calls: commands.map((args) => ({ kind: 'kv', args })) }, {
+    host: {
+      kv(args) {
+        seen.push(args);
+        return args.join('|');
+      },
+    },
+  });
+  return { seen, results: value.results };
+}
+
+const ODD = [
+  'plain',
+  '',
+  'quote " backslash \\ slash / tab \t newline \n return \r',
+  'controls \u0001\u0002\u001f\u007f',
+  '{"lockId":"x","lockedAt":"2026-01-01T00:00:00.000Z"}',
+  '\\u0041 is not decoded: it is text',
+  'latin é ü ß',
+  'cjk 漢字 かな',
+  'astral 😀 𝄞',
+  'mixed ascii then é then ascii again',
+  '\u2028\u2029',
+];
+
+test('kv arguments arrive exactly as sent: quotes, escapes, controls, JSON text', async (t) => {
+  const engine = await AgentEngine.create();
+  t.after(() => engine.dispose());
+  const ascii = ODD.filter((s) => /^[\x00-\x7f]*$/.test(s));
+  const { seen, results } = await roundTrip(engine, [['SET', ...ascii]]);
+  assert.deepEqual(seen, [['SET', ...ascii]]);
+  assert.deepEqual(results, [['SET', ...ascii].join('|')]);
+});
+
+test('non-ASCII kv arguments (two-, three- and four-byte UTF-8) arrive exactly as sent', async (t) => {
+  const engine = await AgentEngine.create();
+  t.after(() => engine.dispose());
+  const { seen, results } = await roundTrip(engine, [ODD, ['GET', 'é'], ['GET', 'ascii-only']]);
+  assert.deepEqual(seen, [ODD, ['GET', 'é'], ['GET', 'ascii-only']]);
+  assert.deepEqual(results, [ODD.join('|'), 'GET|é', 'GET|ascii-only']);
+});
+
+test('a lone surrogate (escaped by JSON.stringify) is refused as input, so every argument is valid UTF-8', async (t) => {
+  const engine = await AgentEngine.create();
+  t.after(() => engine.dispose());
+  await assert.rejects(roundTrip(engine, [['GET', 'a\ud800b']]), (e) => e.code === 'INVALID_ARGUMENT');
+  const { seen } = await roundTrip(engine, [['GET', 'a\ud83d\ude00b']]);
+  assert.deepEqual(seen, [['GET', 'a😀b']]);
+});
+
+test('large arguments (a megabyte each, ASCII and not) cross whole', async (t) => {
+  const engine = await AgentEngine.create();
+  t.after(() => engine.dispose());
+  const big = 'x'.repeat(1 << 20);
+  const wide = 'é😀'.repeat(100_000);
+  const { seen } = await roundTrip(engine, [['SET', 'k', big], ['SET', 'k', wide]]);
+  assert.equal(seen[0][2].length, big.length);
+  assert.equal(seen[0][2], big);
+  assert.equal(seen[1][2], wide);
+  // The engine keeps working with small events after large ones.
+  const again = await roundTrip(engine, [['GET', 'k']]);
+  assert.deepEqual(again.seen, [['GET', 'k']]);
+});
+
+test('many arguments in one call, and many operations in flight at once', async (t) => {
+  const engine = await AgentEngine.create();
+  t.after(() => engine.dispose());
+  const many = Array.from({ length: 500 }, (_, i) => (i % 3 ? `arg${i}` : `é${i}"\n`));
+  const { seen } = await roundTrip(engine, [many]);
+  assert.deepEqual(seen, [many]);
+  // Replies answered synchronously feed inputs that each finish one operation while others start.
+  const runs = await Promise.all(Array.from({ length: 300 }, (_, i) => roundTrip(engine, [['GET', `k${i}`], ['GET', `ü${i}`]])));
+  runs.forEach((r, i) => assert.deepEqual(r.seen, [['GET', `k${i}`], ['GET', `ü${i}`]]));
+});
+
+test('one input with many events: cancelling an operation aborts its call and finishes it', async (t) => {
+  const engine = await AgentEngine.create();
+  t.after(() => engine.dispose());
+  const controller = new AbortController();
+  let signalSeen;
+  const pending = engine.run('diag.echo', { calls: [{ kind: 'kv', args: ['GET', 'é'] }] }, {
+    signal: controller.signal,
+    host: {
+      kv(args, signal) {
+        signalSeen = signal;
+        return new Promise(() => {});
+      },
+    },
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  controller.abort();
+  await assert.rejects(pending, (e) => e.code === 'CANCELLED');
+  assert.equal(signalSeen, controller.signal);
+  assert.equal(engine.stats().pendingCalls, 0);
+  assert.equal(engine.stats().inflightHostCalls, 0);
+});
+
+test('non-kv calls keep their JSON args (sleep, random, now) and done values with any text parse back', async (t) => {
+  const engine = await AgentEngine.create();
+  t.after(() => engine.dispose());
+  const value = await engine.run('diag.echo', {
+    calls: [{ kind: 'sleep', ms: 1 }, { kind: 'random', bytes: 3 }, { kind: 'now' }],
+    tag: { text: 'é "quoted" \n 😀', n: [1, 2.5, null, true] },
+  }, {
+    host: {
+      random(args) {
+        assert.deepEqual(args, { bytes: 3 });
+        return 'abcdef';
+      },
+      now(args) {
+        assert.equal(args, undefined);
+        return 42;
+      },
+    },
+  });
+  assert.deepEqual(value, { tag: { text: 'é "quoted" \n 😀', n: [1, 2.5, null, true] }, results: [null, 'abcdef', 42] });
+});
+
+test('a store that takes JSON gets each lock command also as JSON text, equal to its arguments', async () => {
+  const { KVLockManager } = await import('@growthub/agent-tools/kv');
+  const { InMemoryKVStore } = await import('@growthub/agent-tools/adapters');
+  const memory = new InMemoryKVStore();
+  const plain = [];
+  const withJson = [];
+  const store = {
+    command(args) {
+      plain.push(args);
+      return memory.command(args);
+    },
+    [Symbol.for('@growthub/agent-tools/kv-command-json')](args, json, signal) {
+      assert.equal(signal, undefined);
+      withJson.push([args, json]);
+      return memory.command(args);
+    },
+  };
+  const locks = new KVLockManager(store);
+  const user = 'ü "quoted" \\ 😀';
+  const lock = await locks.acquireKvLock(user, 't\n1', { ttlSeconds: 5 });
+  assert.equal(lock.success, true);
+  assert.equal((await locks.inspectKvLock(user, 't\n1')).held, true);
+  assert.equal((await locks.extendKvLock(user, 't\n1', { ttlMs: 9000 })).extended, true);
+  assert.equal(await locks.releaseKvLock(user, 't\n1'), true);
+  // The object path (caller metadata) asks for JSON too.
+  assert.equal((await locks.acquireKvLock('u', 't', { metadata: { note: 'a "b" é' } })).success, true);
+  assert.deepEqual(plain, []);
+  assert.equal(withJson.length, 5);
+  for (const [args, json] of withJson) assert.deepEqual(JSON.parse(json), args);
+  assert.match(withJson[0][0][5], /^\{"lockId":"ü \\"quoted\\" \\\\ 😀-t\\n1-/);
+});
+
+test('a plain store gets no JSON text: the core writes it only when asked', async () => {
+  const { KVLockManager } = await import('@growthub/agent-tools/kv');
+  const { InMemoryKVStore } = await import('@growthub/agent-tools/adapters');
+  const memory = new InMemoryKVStore();
+  const calls = [];
+  const locks = new KVLockManager({
+    command(...received) {
+      calls.push(received);
+      return memory.command(received[0]);
+    },
+  });
+  assert.equal((await locks.acquireKvLock('u', 't')).success, true);
+  assert.equal(await locks.releaseKvLock('u', 't'), true);
+  assert.equal(calls.length, 2);
+  for (const received of calls) assert.equal(received.length, 2); // (args, signal)
+});
