@@ -168,8 +168,9 @@ std::string OpContext::reusable_buffer() noexcept {
 void OpContext::keep_buffer(std::string&& buffer) noexcept { engine_.keep_buffer(std::move(buffer)); }
 
 void Engine::keep_buffer(std::string&& buffer) noexcept {
-  // Small ones only: a buffer that once held a large result should not stay allocated.
-  if (spare_buffer_count_ == spare_buffers_.size() || buffer.capacity() > 4096) return;
+  // Small ones only (a buffer that once held a large result should not stay allocated), and
+  // none too short to save an allocation.
+  if (spare_buffer_count_ == spare_buffers_.size() || buffer.capacity() > 4096 || buffer.capacity() < 64) return;
   spare_buffers_[spare_buffer_count_++] = std::move(buffer);
 }
 
@@ -468,6 +469,10 @@ void Engine::deliver(CallId call, bool ok, std::string_view text) {
   auto& list = pending.op->pending;
   list.erase(std::find(list.begin(), list.end(), call));
   pending.slot->ok = ok;
+  // Into an earlier text's storage where there is one (the slot is new with each host call).
+  if (pending.slot->text.capacity() < text.size() && spare_buffer_count_ > 0) {
+    pending.slot->text = std::move(spare_buffers_[--spare_buffer_count_]);
+  }
   pending.slot->text.assign(text);
   run(pending.op->context.id(), pending.waiter);
 }

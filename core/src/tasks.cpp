@@ -384,12 +384,11 @@ bool make_plan(const Document& document, Plan& plan) {
 }
 
 // The host's `http` request for one attempt.
-std::string http_request(const Plan& plan, std::string_view extra_messages, std::uint32_t timeout_ms) {
+std::string http_request(const Plan& plan, std::string_view extra_messages, std::uint32_t timeout_ms, std::string request) {
   const TaskTemplate& task = *plan.task;
   char digits[16];
   auto digits_end = std::to_chars(digits, digits + sizeof digits, timeout_ms).ptr;
-  std::string request;
-  request.reserve(task.request_head.size() + plan.user_prompt.text.size() + extra_messages.size() +
+  make_room(request, task.request_head.size() + plan.user_prompt.text.size() + extra_messages.size() +
                   task.request_tail.size() + 16);
   request += task.request_head;
   request += plan.user_prompt.text;
@@ -613,7 +612,7 @@ struct Reply {
 
 // The tool call's arguments (the JSON text inside its string) out of a 2xx body, or the precise
 // failure. `call` receives the tool call's text (for a repair round).
-std::string tool_arguments(const Reply& reply, const std::string& function_name, Value& call) {
+void tool_arguments(const Reply& reply, const std::string& function_name, Value& call, std::string& text) {
   if (!reply.body_is_json) {
     if (reply.body_error && reply.body_error->code() == ErrorCode::input_too_large) fail("response_too_large", reply.body_error->message());
     fail("malformed_response", "OpenAI returned a body that is not JSON", {{"status", reply.status}});
@@ -644,7 +643,9 @@ std::string tool_arguments(const Reply& reply, const std::string& function_name,
   }
   Value arguments = c.arguments;
   if (!arguments.is(JsonKind::string)) fail("malformed_response", "tool call arguments are not a string");
-  return decode_string(arguments);
+  std::string_view literal = arguments.text.substr(1, arguments.text.size() - 2);  // validated: decode in place
+  text.assign(literal.data(), literal.size());
+  text.resize(unescape_in_place(text.data(), text.size()));
 }
 
 // The arguments as a tree, for the validator's issues.
@@ -681,18 +682,27 @@ std::string step_result(const std::string& task_name, const json& arguments) {
   return out;
 }
 
+// Whether `text` holds the literal "step" or a \u escape (one byte loop: string_view::find is a
+// call to memchr per candidate in wasm).
+bool may_name_step(std::string_view text) noexcept {
+  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
+    if (text[i] == '\\' && text[i + 1] == 'u') return true;
+    if (text[i] == '"' && json_bytes::same_text(text.substr(i + 1, 5), "step\"")) return true;
+  }
+  return false;
+}
+
 // The same spliced from arguments text the validator accepted (an object, so parse_json would
 // take it): its members are copied as they stand, and JSON.parse on the host reads repeated
 // names as the tree would have (the last one wins).
-std::string step_result(const std::string& task_name, std::string_view arguments) {
-  std::string out;
-  out.reserve(arguments.size() + task_name.size() + 16);  // one allocation: the arguments are most of it
+std::string step_result(const std::string& task_name, std::string_view arguments, std::string out) {
+  make_room(out, arguments.size() + task_name.size() + 16);  // the arguments are most of it
   out += "{\"step\":";
   append_json_string(out, task_name);
   const std::size_t open = trusted::skip_space(arguments, 0);
   // No member can be named "step" when the text has neither that literal nor an escape that
   // could spell it: then the members go over as one piece, between the braces.
-  if (arguments.find("\"step\"") == std::string_view::npos && arguments.find("\\u") == std::string_view::npos) {
+  if (!may_name_step(arguments)) {
     std::size_t close = arguments.find_last_of('}');
     std::size_t first = trusted::skip_space(arguments, open + 1);
     if (first < close) {
@@ -814,7 +824,7 @@ Reply read_http_reply(std::string&& text) {
   if (!json_body && !body_literal) fail("malformed_response", "the HTTP transport returned no body text");
   reply.status = *status;
   bool ok = reply.status >= 200 && reply.status < 300;
-  reply.headers = ok || headers.empty() ? json::object() : parse_json(headers, ErrorCode::host_bad_reply, "HTTP headers");
+  if (!ok && !headers.empty()) reply.headers = parse_json(headers, ErrorCode::host_bad_reply, "HTTP headers");  // else null: no header
   reply.body_is_json = json_body;
   if (!json_body) {
     // A body string: decoded, it is the text (heap-held as above), then read as a document.
@@ -835,7 +845,7 @@ Reply read_http_reply(std::string&& text) {
 }
 
 Task<Reply> send(OpContext& ctx, const Plan& plan, std::string_view extra_messages, std::uint32_t timeout_ms) {
-  co_return read_http_reply(co_await ctx.http(http_request(plan, extra_messages, timeout_ms)));
+  co_return read_http_reply(co_await ctx.http(http_request(plan, extra_messages, timeout_ms, ctx.reusable_buffer())));
 }
 
 // Sends with retries: 408/409/429/5xx and transport failures, exponential backoff with full
@@ -938,13 +948,14 @@ Task<std::string> execute(OpContext& ctx, std::string input) {
     for (;;) {
       Reply response = co_await send_with_retries(ctx, plan, extra_messages, retries);
       Value call;  // a view into response.body
-      const std::string text = tool_arguments(response, task.function_name, call);
+      std::string text = ctx.reusable_buffer();
+      tool_arguments(response, task.function_name, call, text);
       // Valid arguments, the usual case, are recognised on the text and spliced into the result;
       // a tree is built only to say what is wrong with them (or when no schema reads the text).
       std::string step;
       std::vector<schema::Issue> issues;
       if (task.validator && opens_object(text) && task.validator->accepts_text(text)) {
-        step = step_result(plan.task_name, std::string_view(text));
+        step = step_result(plan.task_name, std::string_view(text), ctx.reusable_buffer());
       } else {
         json arguments = arguments_tree(text);
         if (!arguments.is_object()) {
@@ -962,6 +973,10 @@ Task<std::string> execute(OpContext& ctx, std::string input) {
             .key("updatedCSI");
         write_updated_csi(result, plan, iso8601(now));
         result.end_object();
+        // This round's texts go back for the next one's (the engine keeps a few small ones).
+        ctx.keep_buffer(std::move(step));
+        ctx.keep_buffer(std::move(text));
+        ctx.keep_buffer(std::move(response.text));
         co_return result.take();
       }
       json details = {{"issues", issues_json(issues)}, {"repaired", repaired}};

@@ -391,6 +391,7 @@ bool HostCall<T>::await_ready() {
 template <class T>
 void HostCall<T>::await_suspend(coro::coroutine_handle<> waiter) {
   ctx_.engine_.emit_call(ctx_.id_, kind_, args_, command_, list_, waiter, &slot_);
+  ctx_.keep_buffer(std::move(args_));  // written into the events: its storage serves another text
 }
 
 }  // namespace agent_tools
