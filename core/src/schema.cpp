@@ -833,6 +833,11 @@ struct Node {
   std::vector<std::string> required;
   std::vector<std::pair<std::string, std::vector<std::string>>> dependent_required;
   std::vector<std::pair<std::string, std::int32_t>> dependent_schemas;
+  // For the text mode, set once compiled (see prepare_text_mode): whether the node's keywords can
+  // be checked as a value's text goes by, and for each property its index in `required` (or -1).
+  bool streams = false;
+  bool required_all_declared = true;  // every required name is among the properties
+  std::vector<std::int32_t> property_required;
 };
 
 // The k-th subschema `n` applies to the same value (not to a part of it), or kNone after the last.
@@ -1287,6 +1292,14 @@ AT_SCHEMA_SMALL std::string enum_message(const json::array_t& values) {
   return out;
 }
 
+// Whether a node's keywords can be checked as a value's text goes by (Validator's text mode).
+bool can_stream(const Node& n) noexcept {
+  return n.ref == kNone && n.all_of.empty() && n.any_of.empty() && n.one_of.empty() && n.not_ == kNone &&
+         n.if_ == kNone && !n.unique_items && n.contains == kNone && n.property_names == kNone &&
+         n.pattern_properties.empty() && n.dependent_required.empty() && n.dependent_schemas.empty() &&
+         n.min_properties == 0 && n.required.size() <= kTextRequired;
+}
+
 class Validator {
  public:
   Validator(const Schema::Compiled& compiled, std::vector<Issue>* out, std::size_t max_issues)
@@ -1478,12 +1491,7 @@ class Validator {
   // Only an answer, never issues (out_ is null). A node whose keywords need the value more than
   // once (in-place applicators, uniqueItems, contains, ...) is checked on a tree of just that value.
 
-  static bool streams(const Node& n) noexcept {
-    return n.ref == kNone && n.all_of.empty() && n.any_of.empty() && n.one_of.empty() && n.not_ == kNone &&
-           n.if_ == kNone && !n.unique_items && n.contains == kNone && n.property_names == kNone &&
-           n.pattern_properties.empty() && n.dependent_required.empty() && n.dependent_schemas.empty() &&
-           n.min_properties == 0 && n.required.size() <= kTextRequired;
-  }
+
 
   // A scalar or a subtree as parse_json types it; false for what parse_json refuses (a number
   // that overflows a double), which the tree path reports as malformed.
@@ -1523,7 +1531,7 @@ class Validator {
     if (n.kind == Kind::reject || depth_ >= kMaxEvalDepth) return false;
     const JsonKind kind = r.peek();
     const bool compares = !n.enum_values.is_null() || n.has_const;
-    if (!streams(n) || (compares && (kind == JsonKind::object || kind == JsonKind::array))) {
+    if (!n.streams || (compares && (kind == JsonKind::object || kind == JsonKind::array))) {
       json v;
       return tree_of(r.skip(), v) && eval(id, v);
     }
@@ -1594,20 +1602,25 @@ class Validator {
         scratch_key_.resize(unescape_in_place(scratch_key_.data(), scratch_key_.size()));
         name = scratch_key_;
       }
-      for (std::size_t i = 0; i < n.required.size(); ++i) {
-        if (json_bytes::same_text(n.required[i], name)) seen[i / 64] |= std::uint64_t{1} << (i % 64);
-      }
       std::int32_t schema = n.additional;
+      std::int32_t required = -1;
       std::size_t lo = 0, hi = n.properties.size();  // sorted by name
       while (lo < hi) {
         const std::size_t mid = lo + (hi - lo) / 2;
         const int c = compare_text(n.properties[mid].first, name);
         if (c == 0) {
           schema = n.properties[mid].second;
+          required = n.property_required[mid];
           break;
         }
         if (c < 0) lo = mid + 1;
         else hi = mid;
+      }
+      if (required >= 0) seen[static_cast<std::size_t>(required) / 64] |= std::uint64_t{1} << (required % 64);
+      if (!n.required_all_declared) {
+        for (std::size_t i = 0; i < n.required.size(); ++i) {
+          if (json_bytes::same_text(n.required[i], name)) seen[i / 64] |= std::uint64_t{1} << (i % 64);
+        }
       }
       if (!(schema == kNone ? skip_text(r) : text(schema, r))) return false;
     }
@@ -2060,6 +2073,20 @@ class Validator {
 Schema Schema::compile(const json& schema) {
   auto compiled = std::make_shared<Compiled>();
   Compiler(schema, *compiled).run();
+  for (Node& n : compiled->nodes) {  // the text mode's shortcuts
+    n.streams = can_stream(n);
+    n.property_required.assign(n.properties.size(), -1);
+    std::vector<bool> marked(n.required.size());
+    for (std::size_t p = 0; p < n.properties.size(); ++p) {
+      for (std::size_t r = 0; r < n.required.size(); ++r) {
+        if (n.required[r] != n.properties[p].first) continue;
+        n.property_required[p] = static_cast<std::int32_t>(r);
+        marked[r] = true;
+        break;  // a name required twice leaves its repeat unmarked: the scan then covers it
+      }
+    }
+    n.required_all_declared = std::find(marked.begin(), marked.end(), false) == marked.end();
+  }
   return Schema(std::move(compiled));
 }
 

@@ -661,6 +661,12 @@ TEST_CASE("schema: accepts_text decides on the text, and says valid only when th
   // A repeated name is checked each time: valid answers hold for the last one (JSON.parse's and
   // the tree's reading); an invalid earlier one makes the text answer false though the tree's is
   // true, and the caller then asks the tree.
+  // Required names outside the properties, and named twice.
+  const Schema r = Schema::compile(j(R"({"required":["a","b","a"],"properties":{"a":{"type":"integer"}}})"));
+  CHECK(r.accepts_text(R"({"b":null,"a":1})"));
+  CHECK_FALSE(r.accepts_text(R"({"a":1})"));
+  CHECK_FALSE(r.accepts_text(R"({"b":1})"));
+
   CHECK(s.accepts_text(R"({"a":1,"a":2})"));
   CHECK_FALSE(s.accepts_text(R"({"a":"x","a":2})"));
   CHECK(s.is_valid(j(R"({"a":"x","a":2})")));
