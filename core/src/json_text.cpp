@@ -122,6 +122,11 @@ bool JsonReader::read_bool() {
 
 std::string_view JsonReader::read_number_text() {
   if (peek() != JsonKind::number) malformed();
+  return scan_number();
+}
+
+// At a number's first byte (peek() said so).
+std::string_view JsonReader::scan_number() {
   std::size_t start = pos_, n = text_.size();
   if (text_[pos_] == '-') ++pos_;
   if (pos_ < n && text_[pos_] == '0') {
@@ -233,10 +238,10 @@ void JsonReader::scan_string(std::string* out, bool* escaped) {
 std::string_view JsonReader::skip() {
   JsonKind kind = peek();
   std::size_t start = pos_;
-  switch (kind) {
-    case JsonKind::null: read_null(); break;
-    case JsonKind::boolean: read_bool(); break;
-    case JsonKind::number: read_number_text(); break;
+  switch (kind) {  // (peek() has looked: each case goes straight to the value's bytes)
+    case JsonKind::null: scan_literal("null"); break;
+    case JsonKind::boolean: scan_literal(text_[pos_] == 't' ? "true" : "false"); break;
+    case JsonKind::number: scan_number(); break;
     case JsonKind::string: scan_string(nullptr); break;
     case JsonKind::array:
       begin_array();
@@ -300,7 +305,10 @@ bool JsonReader::member_raw(std::string_view& key, bool& escaped) {
   if (!after_item('}')) return false;
   skip_space();
   if (pos_ >= text_.size() || text_[pos_] != '"') malformed();
-  key = read_string_raw(escaped);
+  const std::size_t start = pos_ + 1;
+  escaped = false;
+  scan_string(nullptr, &escaped);
+  key = text_.substr(start, pos_ - 1 - start);
   expect(':');
   return true;
 }

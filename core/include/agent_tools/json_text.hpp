@@ -79,6 +79,7 @@ class JsonReader {
   bool after_item(char close);
   void scan_literal(std::string_view word);
   void scan_string(std::string* out, bool* escaped = nullptr);
+  std::string_view scan_number();
   void open_item(char open);
 
   std::string_view text_;
