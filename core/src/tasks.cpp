@@ -16,9 +16,10 @@
 
 // The task works on JSON text, not document trees: the input (prompts, the function definition
 // and its schema, the previous CSI) is read once into views, the request and the result are
-// written by splicing those views, and only the tool call's arguments become a tree (the schema
-// validator needs one). Building and serialising trees cost several times everything else a
-// task round does.
+// written by splicing those views, the completion is walked in the pass that validates it, and
+// the tool call's arguments are validated as their text is read and spliced into the result.
+// Only arguments that fail become a tree, for the validator to say precisely why. Building and
+// serialising trees cost several times everything else a task round does.
 
 namespace agent_tools::tasks {
 
@@ -443,10 +444,11 @@ json api_error(Value error_value) {
   return out;
 }
 
-// The parts of a chat completion the checks read, found in one walk over its text: the walk goes
-// down choices[0].message.tool_calls[0].function and skips everything else once, where reading
-// each level's members would scan the tool call (an escaped JSON document) once per level. Later
-// duplicates of a member replace earlier ones, as JSON.parse has it.
+// The parts of a chat completion the checks read, found while the reader validates it: the walk
+// goes down choices[0].message.tool_calls[0].function and skips (validating) everything else, so
+// the completion is read once, where reading each level's members would scan the tool call (an
+// escaped JSON document) once per level. Later duplicates of a member replace earlier ones, as
+// JSON.parse has it.
 struct Completion {
   Value error;
   bool has_choices = false;  // "choices" is an array
