@@ -470,29 +470,39 @@ Value whole(JsonReader& r) {
 }
 
 // Calls on_member(quoted name) for each member of the object at the reader, which must read or
-// skip the member's value.
+// skip the member's value; a value of any other kind is skipped (validated all the same).
 template <class OnMember>
 void object(JsonReader& r, OnMember&& on_member) {
+  if (r.peek() != JsonKind::object) {
+    r.skip();
+    return;
+  }
   r.begin_object();
   std::string_view name;
   bool escaped = false;
   while (r.member_raw(name, escaped)) on_member(std::string_view(name.data() - 1, name.size() + 2));
 }
 
-// The same for the elements of an array: on_element(index).
-template <class OnElement>
-void array(JsonReader& r, OnElement&& on_element) {
+// For an array at the reader: counts its elements into `count`, reads the first with on_first()
+// and skips the rest. Anything else is skipped, counting nothing. Returns whether it was an array.
+template <class OnFirst>
+bool first_element(JsonReader& r, std::size_t& count, OnFirst&& on_first) {
+  count = 0;
+  if (r.peek() != JsonKind::array) {
+    r.skip();
+    return false;
+  }
   r.begin_array();
-  for (std::size_t index = 0; r.element(); ++index) on_element(index);
+  while (r.element()) {
+    if (count++ == 0) on_first();
+    else r.skip();
+  }
+  return true;
 }
 
 void function(JsonReader& r, Completion& c) {
   c.function_name = {};
   c.arguments = {};
-  if (r.peek() != JsonKind::object) {
-    r.skip();
-    return;
-  }
   object(r, [&](std::string_view key) {
     if (quoted_is(key, "name")) c.function_name = whole(r);
     else if (quoted_is(key, "arguments")) c.arguments = whole(r);
@@ -516,48 +526,29 @@ void call(JsonReader& r, Completion& c) {
   c.call = {kind, r.text().substr(start, r.offset() - start)};
 }
 
-void reset_message(Completion& c) {
-  c.refusal = {};
+void reset_calls(Completion& c) {
   c.call_count = 0;
   c.call = c.function_name = c.arguments = {};
 }
 
 void message(JsonReader& r, Completion& c) {
-  reset_message(c);
-  if (r.peek() != JsonKind::object) {
-    r.skip();
-    return;
-  }
+  c.refusal = {};
+  reset_calls(c);
   object(r, [&](std::string_view key) {
     if (quoted_is(key, "refusal")) {
       c.refusal = whole(r);
-      return;
-    }
-    if (!quoted_is(key, "tool_calls")) {
+    } else if (quoted_is(key, "tool_calls")) {
+      reset_calls(c);
+      first_element(r, c.call_count, [&] { call(r, c); });
+    } else {
       r.skip();
-      return;
     }
-    c.call_count = 0;
-    c.call = c.function_name = c.arguments = {};
-    if (r.peek() != JsonKind::array) {
-      r.skip();
-      return;
-    }
-    array(r, [&](std::size_t index) {
-      ++c.call_count;
-      if (index == 0) call(r, c);
-      else r.skip();
-    });
   });
 }
 
 void choice(JsonReader& r, Completion& c) {
-  c.finish_reason = {};
-  reset_message(c);
-  if (r.peek() != JsonKind::object) {
-    r.skip();
-    return;
-  }
+  c.finish_reason = c.refusal = {};
+  reset_calls(c);
   object(r, [&](std::string_view key) {
     if (quoted_is(key, "message")) message(r, c);
     else if (quoted_is(key, "finish_reason")) c.finish_reason = whole(r);
@@ -568,32 +559,16 @@ void choice(JsonReader& r, Completion& c) {
 // Reads one value at the reader, validating all of it, and collects what the checks need.
 Completion completion(JsonReader& r) {
   Completion c;
-  if (r.peek() != JsonKind::object) {
-    r.skip();
-    return c;
-  }
   object(r, [&](std::string_view key) {
     if (quoted_is(key, "error")) {
       c.error = whole(r);
-      return;
-    }
-    if (!quoted_is(key, "choices")) {
+    } else if (quoted_is(key, "choices")) {
+      c.finish_reason = c.refusal = {};
+      reset_calls(c);
+      c.has_choices = first_element(r, c.choice_count, [&] { choice(r, c); });
+    } else {
       r.skip();
-      return;
     }
-    c.has_choices = r.peek() == JsonKind::array;
-    c.choice_count = 0;
-    c.finish_reason = {};
-    reset_message(c);
-    if (!c.has_choices) {
-      r.skip();
-      return;
-    }
-    array(r, [&](std::size_t index) {
-      ++c.choice_count;
-      if (index == 0) choice(r, c);
-      else r.skip();
-    });
   });
   return c;
 }
