@@ -593,11 +593,13 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
       // Only what the API shim uses: the driver pays JSON.parse per byte of it.
       JsonWriter out(ctx.reusable_buffer());
       if (compact && owner.prefix) {
-        // [fence, lockId, lockedAt, expiresAt]: the shim rebuilds the owner from these and the
-        // processId it sent.
+        // [fence, lockId, lockedAt, expiresAt (ISO text, as the API returns it)]: the shim
+        // rebuilds the owner from these and the processId it sent.
+        char expires_text[kIso8601MaxLength];
         out.begin_array();
         optional_integer(out, attempt.fence);
-        out.string(lock_id).string(locked_at).integer(static_cast<std::int64_t>(expires_at)).end_array();
+        out.string(lock_id).string(locked_at).string(std::string_view(expires_text, write_iso8601(expires_at, expires_text)))
+            .end_array();
         ctx.keep_buffer(std::move(lock_id));
         ctx.keep_buffer(std::move(value));
         ctx.keep_buffer(std::move(input_text));

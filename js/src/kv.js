@@ -56,24 +56,6 @@ function processId() {
 
 const quote = JSON.stringify;
 
-// Date#toISOString for whole milliseconds, reusing the text up to the second of the last call:
-// acquires in the same second (all of a burst) then pay a concatenation, not a Date.
-let isoSecond = NaN;
-let isoPrefix = '';
-function isoString(ms) {
-  const second = Math.floor(ms / 1000);
-  if (second === isoSecond && Number.isInteger(ms)) {
-    const milli = ms - second * 1000;
-    return isoPrefix + (milli < 10 ? '00' : milli < 100 ? '0' : '') + milli + 'Z';
-  }
-  const text = new Date(ms).toISOString();
-  if (Number.isInteger(ms)) {
-    isoSecond = second;
-    isoPrefix = text.slice(0, -4); // up to and with the '.' before the milliseconds
-  }
-  return text;
-}
-
 export class KVLockManager {
   #kv;
   #mode;
@@ -153,13 +135,13 @@ export class KVLockManager {
       // the processId this instance sent.
       const [fence, lockId, lockedAt, expiresAt] = r;
       this.#owners.set(key, { lockId, lockedAt, processId: instanceId });
-      return { success: true, lockKey: key, fence, lockId, expiresAt: isoString(expiresAt) };
+      return { success: true, lockKey: key, fence, lockId, expiresAt };
     }
     if (!r.success) {
       return { success: false, activeLockMetadata: r.activeLockMetadata, lockKey: key, remainingMs: r.remainingMs };
     }
     this.#owners.set(key, r.owner);
-    return { success: true, lockKey: key, fence: r.fence, lockId: r.lockId, expiresAt: isoString(r.expiresAt) };
+    return { success: true, lockKey: key, fence: r.fence, lockId: r.lockId, expiresAt: new Date(r.expiresAt).toISOString() };
   }
 
   /**
@@ -194,7 +176,7 @@ export class KVLockManager {
     const ttlMs = options.ttlMs ?? (options.ttlSeconds ?? this.#defaultTTL) * 1000;
     const r = await this.#run('kv.extend', { key, owner, ttlMs }, options.signal);
     if (r.extended && this.#owners.get(key) === owner) this.#owners.set(key, r.owner);
-    return { extended: r.extended, state: r.state, expiresAt: r.expiresAt === null ? null : isoString(r.expiresAt) };
+    return { extended: r.extended, state: r.state, expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString() };
   }
 
   /** The holder's metadata as the original returned it, or null when the lock is free. */

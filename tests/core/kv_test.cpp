@@ -218,7 +218,8 @@ TEST_CASE("compact results: the shim's short acquire and release replies carry w
   json value = json::parse(call["args"][5].get<std::string>());
   host.reply(call["call"], json::array({1, 7}));
   json result = host.done[1]["value"];
-  CHECK(result == json::array({7, value["lockId"], value["lockedAt"], 1.7e12 + 60000}));
+  CHECK(result == json::array({7, value["lockId"], value["lockedAt"], value["expiresAt"]}));
+  CHECK(value["expiresAt"] == "2023-11-14T22:14:20.000Z");  // 1.7e12 + 60000 ms
 
   // With a caller's own value the owner is {expect}, which the short form cannot carry.
   start(host, 2, "kv.acquire", acquire_input({{"compact", true}, {"valueText", "{\"mine\":1}"}}));
