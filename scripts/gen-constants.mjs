@@ -17,6 +17,7 @@ const scripts = Object.entries(spec.kvScripts).filter(([name]) => !name.startsWi
   return { name, doc, text, sha1: createHash('sha1').update(text).digest('hex') };
 });
 const values = { ...spec.limits, ...spec.defaults };
+const { tags: eventTags, kvJsonFlag: [kvJsonFlag, kvJsonDoc] } = spec.eventRecords;
 
 function cpp() {
   const codes = spec.errorCodes;
@@ -60,6 +61,13 @@ ${kinds.map(([n]) => `    case HostCallKind::${n}: return "${n}";`).join('\n')}
 
 ${Object.entries(values).map(([n, [v, d]]) => `/// ${d}\ninline constexpr std::uint32_t ${n} = ${v};`).join('\n')}
 
+/// ${spec.eventRecords.$doc}
+enum class EventTag : std::uint32_t {
+${eventTags.map(([n, v, d]) => `  ${n} = ${v},  ///< ${d}`).join('\n')}
+};
+/// ${kvJsonDoc}
+inline constexpr std::uint32_t kKvJsonFlag = ${kvJsonFlag};
+
 /// A Redis script of the lock protocol: its text and the SHA1 that EVALSHA names it by.
 struct KvScript {
   std::string_view name;
@@ -88,6 +96,13 @@ export const HostCall = Object.freeze([${spec.hostCalls.map(([n]) => `'${n}'`).j
 
 ${Object.entries(values).map(([n, [v, d]]) => `/** ${d} */\nexport const ${n} = ${v};`).join('\n')}
 
+/** ${spec.eventRecords.$doc} */
+export const EventTag = Object.freeze({
+${eventTags.map(([n, v, d]) => `  /** ${d} */\n  ${n.toUpperCase()}: ${v},`).join('\n')}
+});
+/** ${kvJsonDoc} */
+export const KV_JSON_FLAG = ${kvJsonFlag};
+
 /** The Redis scripts of the lock protocol (text and SHA1), for adapters that emulate them. */
 export const KV_SCRIPTS = Object.freeze({
 ${scripts.map((x) => `  /** ${x.doc} */\n  ${x.name}: Object.freeze({ sha1: '${x.sha1}', lua: ${JSON.stringify(x.text)} }),`).join('\n')}
@@ -107,6 +122,13 @@ export declare const HostCall: readonly [${spec.hostCalls.map(([n]) => `'${n}'`)
 export type HostCallKind = (typeof HostCall)[number];
 
 ${Object.entries(values).map(([n, [v, d]]) => `/** ${d} */\nexport declare const ${n}: ${v};`).join('\n')}
+
+/** ${spec.eventRecords.$doc} */
+export declare const EventTag: Readonly<{
+${eventTags.map(([n, v, d]) => `  /** ${d} */\n  ${n.toUpperCase()}: ${v};`).join('\n')}
+}>;
+/** ${kvJsonDoc} */
+export declare const KV_JSON_FLAG: ${kvJsonFlag};
 
 /** The Redis scripts of the lock protocol (text and SHA1), for adapters that emulate them. */
 export declare const KV_SCRIPTS: Readonly<{

@@ -5,27 +5,17 @@
 import createAgentToolsWasm from '../dist/agent_tools.mjs';
 import { loadWasmModule } from '#wasm-module';
 import { AgentToolsError, describeHostFailure, errorFromCore } from './errors.js';
-import { ErrorCode, HostCall, MAX_MESSAGE_BYTES } from './generated/constants.js';
+import { ErrorCode, EventTag, HostCall, KV_JSON_FLAG, MAX_MESSAGE_BYTES } from './generated/constants.js';
 import { platformHost } from './host.js';
 
 const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-// The core's event records (EventTag in core/include/agent_tools/engine.hpp): runs of 32-bit words,
-// whose texts are (offset, length) pairs into one text area, in bytes.
-//   call:  CALL, call id, op id, kind (index into HostCall, | KV_JSON), argc, argc texts (kv: the
-//          arguments as strings; other kinds: at most one, the args as JSON text), and with
-//          KV_JSON one more text: the kv arguments as a JSON array (for stores that send JSON)
-//   abort: ABORT, call id
-//   done:  DONE, op id, ok, text (the value's JSON, or the error's)
-//   fault: FAULT, text (a message)
-const CALL = 1;
-const ABORT = 2;
-const DONE = 3;
-const FAULT = 4;
+// The core's event records (EventTag in core/constants.json): runs of 32-bit words whose texts
+// are (offset, length) pairs into one text area, in bytes.
+const { CALL, ABORT, DONE, FAULT } = EventTag;
 const KV = HostCall.indexOf('kv');
-const KV_JSON = 0x100; // in a call's kind word: one more text follows, the kv args as JSON
 
 /** Internal: AgentEngine's run with a pre-encoded JSON input (see the method). */
 export const runText = Symbol('runText');
@@ -246,14 +236,14 @@ export class AgentEngine {
       switch (r[i]) {
         case CALL: {
           const argc = r[i + 4];
-          const kind = r[i + 3] & 0xff;
+          const kind = r[i + 3] & ~KV_JSON_FLAG;
           let args;
           let json; // the kv args as JSON text, when the operation asked for it (argsJson)
           if (kind === KV) {
             args = new Array(argc);
             let at = i + 5;
             for (let a = 0; a < argc; a++, at += 2) args[a] = this.#piece(r[at], r[at + 1]);
-            if (r[i + 3] & KV_JSON) json = this.#piece(r[at], r[at + 1]);
+            if (r[i + 3] & KV_JSON_FLAG) json = this.#piece(r[at], r[at + 1]);
           } else if (argc) {
             args = JSON.parse(this.#piece(r[i + 5], r[i + 6]));
           }

@@ -151,17 +151,8 @@ class WordBuffer {
 };
 }  // namespace detail
 
-/// The record tags of an EventEnvelope. Each record is a run of 32-bit words; a text is an
-/// (offset, length) pair of words into the envelope's text, in bytes.
-///   call:  tag, call id, op id, kind word, argc, argc texts (kv: one string per argument;
-///          other kinds: at most one, the args as JSON text); the kind word is the HostCallKind,
-///          plus kKvJsonFlag when one more text follows: the kv args as a JSON array
-///          (OpContext::send_kv_json)
-///   abort: tag, call id
-///   done:  tag, op id, ok (1: value, 0: error), text (the value's or the error's JSON)
-///   fault: tag, text (a message: the engine can no longer be trusted)
-enum class EventTag : std::uint32_t { call = 1, abort = 2, done = 3, fault = 4 };
-inline constexpr std::uint32_t kKvJsonFlag = 0x100;
+// The record tags of an EventEnvelope (EventTag) and the kv-JSON flag (kKvJsonFlag) are generated
+// from core/constants.json with the other constants JS shares.
 
 /// The events of the last input, valid until the next input.
 struct EventEnvelope {

@@ -42,6 +42,20 @@ export const MAX_RANDOM_BYTES = 1024;
 /** Lock lifetime when the caller gives none: 15 minutes. */
 export const DEFAULT_LOCK_TTL_SECONDS = 900;
 
+/** How the core's events cross to the driver: each record is a run of 32-bit words whose texts are (offset, length) pairs into one text area, in bytes. Shared by engine.cpp and js/src/engine.js. */
+export const EventTag = Object.freeze({
+  /** tag, call id, op id, kind word, argc, argc texts (kv: one string per argument; other kinds: at most one, the args as JSON text); the kind word is the host call's index, plus KV_JSON_FLAG when one more text follows: the kv args as a JSON array */
+  CALL: 1,
+  /** tag, call id: the call is no longer wanted */
+  ABORT: 2,
+  /** tag, op id, ok (1: value, 0: error), text (the value's or the error's JSON) */
+  DONE: 3,
+  /** tag, text (a message: the engine can no longer be trusted) */
+  FAULT: 4,
+});
+/** In a call record's kind word: the kv arguments' JSON text follows them. */
+export const KV_JSON_FLAG = 256;
+
 /** The Redis scripts of the lock protocol (text and SHA1), for adapters that emulate them. */
 export const KV_SCRIPTS = Object.freeze({
   /** ARGV[1] value, ARGV[2] ttl ms. Sets the lock if free and mints the next fence: {1, fence}; else {0, holder value, holder pttl}. */
