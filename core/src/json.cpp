@@ -602,8 +602,8 @@ void append_json_string(std::string& out, std::string_view text) {
 }
 
 std::string decode_json_string(std::string_view literal) {
-  std::string out(literal.substr(1, literal.size() - 2));  // decoding never lengthens
-  out.resize(unescape_in_place(out.data(), out.size()));
+  std::string out;
+  assign_decoded(out, literal.substr(1, literal.size() - 2));
   return out;
 }
 

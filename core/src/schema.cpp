@@ -1292,6 +1292,21 @@ AT_SCHEMA_SMALL std::string enum_message(const json::array_t& values) {
   return out;
 }
 
+constexpr std::size_t kNoProperty = SIZE_MAX;
+
+// The index of property `name` in `n.properties` (sorted by name), or kNoProperty.
+std::size_t property_index(const Node& n, std::string_view name) noexcept {
+  std::size_t lo = 0, hi = n.properties.size();
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo) / 2;
+    const int c = compare_text(n.properties[mid].first, name);
+    if (c == 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return kNoProperty;
+}
+
 // Whether a node's keywords can be checked as a value's text goes by (Validator's text mode).
 bool can_stream(const Node& n) noexcept {
   return n.ref == kNone && n.all_of.empty() && n.any_of.empty() && n.one_of.empty() && n.not_ == kNone &&
@@ -1561,8 +1576,8 @@ class Validator {
     bool escaped = false;
     const std::string_view raw = r.read_string_raw(escaped);
     if (!compares && n.pattern == kNone && n.min_length == 0 && n.max_length == kUnbounded) return true;
-    scratch_text_.assign(raw);
-    if (escaped) scratch_text_.resize(unescape_in_place(scratch_text_.data(), scratch_text_.size()));
+    if (escaped) assign_decoded(scratch_text_, raw);
+    else scratch_text_.assign(raw);
     const auto same = [&](const json& e) { return e.is_string() && e.get_ref<const std::string&>() == scratch_text_; };
     if (!n.enum_values.is_null()) {
       const auto& values = n.enum_values.get_ref<const json::array_t&>();
@@ -1598,23 +1613,14 @@ class Validator {
       ++count;
       std::string_view name = key;
       if (escaped) {
-        scratch_key_.assign(key);
-        scratch_key_.resize(unescape_in_place(scratch_key_.data(), scratch_key_.size()));
+        assign_decoded(scratch_key_, key);
         name = scratch_key_;
       }
       std::int32_t schema = n.additional;
       std::int32_t required = -1;
-      std::size_t lo = 0, hi = n.properties.size();  // sorted by name
-      while (lo < hi) {
-        const std::size_t mid = lo + (hi - lo) / 2;
-        const int c = compare_text(n.properties[mid].first, name);
-        if (c == 0) {
-          schema = n.properties[mid].second;
-          required = n.property_required[mid];
-          break;
-        }
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+      if (const std::size_t i = property_index(n, name); i != kNoProperty) {
+        schema = n.properties[i].second;
+        required = n.property_required[i];
       }
       if (required >= 0) seen[static_cast<std::size_t>(required) / 64] |= std::uint64_t{1} << (required % 64);
       if (!n.required_all_declared) {
@@ -1822,17 +1828,9 @@ class Validator {
   // properties, patternProperties, additionalProperties and propertyNames for one property.
   bool check_property(const Node& n, const std::string& key, const json& value, bool& ok) {
     bool declared = false;
-    std::size_t lo = 0, hi = n.properties.size();  // binary search: properties are sorted by name
-    while (lo < hi) {
-      const std::size_t mid = lo + (hi - lo) / 2;
-      const int c = n.properties[mid].first.compare(key);
-      if (c == 0) {
-        declared = true;
-        if (!eval(n.properties[mid].second, value) && !keep_going(ok)) return false;
-        break;
-      }
-      if (c < 0) lo = mid + 1;
-      else hi = mid;
+    if (const std::size_t i = property_index(n, key); i != kNoProperty) {
+      declared = true;
+      if (!eval(n.properties[i].second, value) && !keep_going(ok)) return false;
     }
     for (const auto& [regex_id, schema] : n.pattern_properties) {
       if (!rx::search(c_.regexes[static_cast<std::size_t>(regex_id)], key, scratch_)) continue;

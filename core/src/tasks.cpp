@@ -620,9 +620,7 @@ void tool_arguments(const Reply& reply, const std::string& function_name, Value&
   }
   Value arguments = c.arguments;
   if (!arguments.is(JsonKind::string)) fail("malformed_response", "tool call arguments are not a string");
-  std::string_view literal = arguments.text.substr(1, arguments.text.size() - 2);  // validated: decode in place
-  text.assign(literal.data(), literal.size());
-  text.resize(unescape_in_place(text.data(), text.size()));
+  assign_decoded(text, arguments.text.substr(1, arguments.text.size() - 2));  // (into the buffer given)
 }
 
 // The arguments as a tree, for the validator's issues.

@@ -134,6 +134,13 @@ class FieldViews {
 /// returns the decoded length, which is never more than `size`.
 std::size_t unescape_in_place(char* text, std::size_t size) noexcept;
 
+/// Sets `out` to a string literal's content (validated, without its quotes) decoded, reusing
+/// out's storage.
+inline void assign_decoded(std::string& out, std::string_view content) {
+  out.assign(content.data(), content.size());
+  out.resize(unescape_in_place(out.data(), out.size()));
+}
+
 /// Text written through a pointer into room made ahead in a std::string, whose size runs ahead
 /// of the text. In wasm every std::string append is an out-of-line call into Emscripten's
 /// prebuilt libc++ (and short copies another call, to memcpy); JSON is written in pieces of a
