@@ -820,9 +820,9 @@ export class InMemoryKVStore {
 
   /**
    * 1 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-   * 2   return {1, redis.call('INCR', KEYS[2])}
+   * 2   return redis.call('INCR', KEYS[2])
    * 3 end
-   * 4 return {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
+   * 4 return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
    */
   #acquireScript(sha, key, fenceKey, value, ttl, now) {
     if (key === undefined || value === undefined || ttl === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 1);
@@ -834,9 +834,9 @@ export class InMemoryKVStore {
       if (fenceKey === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 2);
       const fence = this.#incr(fenceKey, now);
       if (typeof fence !== 'number') return scriptError(fence.error, sha, 2);
-      return [1, fence];
+      return fence;
     }
-    return [0, asRedisString(entry.value), entry.expiresAt === undefined ? -1 : Math.ceil(entry.expiresAt - now)];
+    return [asRedisString(entry.value), entry.expiresAt === undefined ? -1 : Math.ceil(entry.expiresAt - now)];
   }
 
   /**

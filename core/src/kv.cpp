@@ -220,7 +220,7 @@ void write_stored_metadata(JsonWriter& out, const Reply& value, std::string_view
   out.raw(value.text);
 }
 
-// The success replies of the scripts -- an integer, or an array of integers -- read without
+// The success replies of the scripts -- an integer -- read without
 // building a Reply. Anything else (false) takes the general path, parse_reply, which also
 // reports malformed text exactly as it always has.
 
@@ -241,20 +241,6 @@ bool integer_reply_text(std::string_view text, std::int64_t& value) {
   if (!read_plain_integer(reader, value)) return false;
   reader.finish();
   return true;
-}
-
-// An array of exactly `count` integers.
-bool integers_reply_text(std::string_view text, std::int64_t* values, std::size_t count) {
-  JsonReader reader(text, ErrorCode::host_bad_reply, "KV reply");
-  if (reader.peek() != JsonKind::array) return false;
-  reader.begin_array();
-  std::size_t read = 0;
-  while (reader.element()) {
-    if (read == count || !read_plain_integer(reader, values[read])) return false;
-    ++read;
-  }
-  reader.finish();
-  return read == count;
 }
 
 // A reply that may be a KV error: an object. (Successful replies are scalars or arrays.)
@@ -456,37 +442,35 @@ Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string_view key, std:
   co_return co_await acquire_outcome(ctx, key, value, std::move(text));
 }
 
-// The acquire script's reply text read into an Attempt: [1, fence], or [0, holder, pttl].
+// The acquire script's reply text read into an Attempt: the fence, or [holder, pttl].
 Task<Attempt> acquire_outcome(OpContext& ctx, std::string_view key, std::string_view value, std::string text) {
   Attempt attempt;
-  std::int64_t taken[2];
-  if (integers_reply_text(text, taken, 2) && taken[0] == 1) {
-    attempt.acquired = true;  // the common case: [1, fence]
-    attempt.fence = taken[1];
+  std::int64_t fence = 0;
+  if (integer_reply_text(text, fence)) {
+    attempt.acquired = true;  // the common case
+    attempt.fence = fence;
     co_return attempt;
   }
   Reply reply = parse_reply(std::move(text));
-  if (reply.type != Reply::Type::array || reply.items.empty()) bad_reply("acquire", reply.raw);
-  std::int64_t status = integer_reply(reply.items[0], "acquire", reply.raw);
-  if (status == 1 && reply.items.size() == 2) {
+  if (reply.type != Reply::Type::array) {
+    // The fence in a spelling the fast path leaves out (a decimal string, 5.0); else a bad reply.
+    attempt.fence = integer_reply(reply, "acquire", reply.raw);
     attempt.acquired = true;
-    attempt.fence = integer_reply(reply.items[1], "acquire", reply.raw);
-  } else if (status == 0 && reply.items.size() == 3) {
-    if (reply.items[1].is_string(value)) {
-      // Our own value: a transport retry ran the script twice and the first run took the lock.
-      // Its fence is the counter's current value (no one else can mint while we hold the lock).
-      attempt.acquired = true;
-      Reply fence = co_await command(ctx, KvCommand().add("GET").add(key, kFenceSuffix));
-      attempt.fence = integer_reply(fence, "GET fence", fence.raw);
-      co_return attempt;
-    }
-    std::int64_t pttl = integer_reply(reply.items[2], "acquire", reply.raw);
-    if (pttl >= 0) attempt.remaining_ms = pttl;
-    attempt.holder = std::move(reply.items[1]);
-    attempt.holder_raw = std::move(reply.raw);
-  } else {
-    bad_reply("acquire", reply.raw);
+    co_return attempt;
   }
+  if (reply.items.size() != 2) bad_reply("acquire", reply.raw);
+  if (reply.items[0].is_string(value)) {
+    // Our own value: a transport retry ran the script twice and the first run took the lock.
+    // Its fence is the counter's current value (no one else can mint while we hold the lock).
+    attempt.acquired = true;
+    Reply current = co_await command(ctx, KvCommand().add("GET").add(key, kFenceSuffix));
+    attempt.fence = integer_reply(current, "GET fence", current.raw);
+    co_return attempt;
+  }
+  std::int64_t pttl = integer_reply(reply.items[1], "acquire", reply.raw);
+  if (pttl >= 0) attempt.remaining_ms = pttl;
+  attempt.holder = std::move(reply.items[0]);
+  attempt.holder_raw = std::move(reply.raw);
   co_return attempt;
 }
 
@@ -581,10 +565,10 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
       script.add(key).add(key, kFenceSuffix).add(value).add(ttl_ms);
       std::string text = co_await ctx.kv(script);
       if (may_be_error(text)) text = co_await script_error_reply(ctx, kv_scripts::acquire, script, std::move(text));
-      std::int64_t taken[2];
-      if (integers_reply_text(text, taken, 2) && taken[0] == 1) {
+      std::int64_t fence = 0;
+      if (integer_reply_text(text, fence)) {
         attempt.acquired = true;
-        attempt.fence = taken[1];
+        attempt.fence = fence;
       } else {
         attempt = co_await acquire_outcome(ctx, key, value, std::move(text));
       }

@@ -58,7 +58,7 @@ export declare const KV_JSON_FLAG: 256;
 
 /** The Redis scripts of the lock protocol (text and SHA1), for adapters that emulate them. */
 export declare const KV_SCRIPTS: Readonly<{
-  /** ARGV[1] value, ARGV[2] ttl ms. Sets the lock if free and mints the next fence: {1, fence}; else {0, holder value, holder pttl}. */
+  /** ARGV[1] value, ARGV[2] ttl ms. Sets the lock if free and mints the next fence: the fence (an integer); else {holder value, holder pttl}. The success reply is a bare integer, not a table: Redis converts a table reply by probing it for its special fields (err, ok, map, set, ...), which measured 0.8 µs per acquire, an eighth of a lock cycle's Redis time. */
   acquire: Readonly<{ sha1: string; lua: string }>;
   /** ARGV[1] the holder's value, or its prefix when ARGV[2] is 'prefix'. Deletes the lock only for its holder: 1 released, 0 no lock, -1 held by someone else. */
   release: Readonly<{ sha1: string; lua: string }>;

@@ -54,7 +54,7 @@ TEST_CASE("acquire sends one EVALSHA and reports the fence and an owner") {
   CHECK(value["expiresAt"] == "2023-11-14T22:14:20.000Z");
   CHECK(args[6] == "60000");
 
-  host.reply(call["call"], json::array({1, 42}));
+  host.reply(call["call"], 42);
   json result = host.done[1]["value"];
   CHECK(result["success"] == true);
   CHECK(result["fence"] == 42);
@@ -93,14 +93,14 @@ TEST_CASE("a held lock reports its holder; an unknown script falls back to EVAL 
   json eval = host.call_of(1);
   CHECK(eval["args"][0] == "EVAL");
   CHECK(eval["args"][1] == agent_tools::kv_scripts::acquire.lua);
-  host.reply(eval["call"], json::array({0, R"({"lockId":"other","lockedAt":"x"})", 1234}));
+  host.reply(eval["call"], json::array({R"({"lockId":"other","lockedAt":"x"})", 1234}));
   json result = host.done[1]["value"];
   CHECK(result["success"] == false);
   CHECK(result["activeLockMetadata"] == json({{"lockId", "other"}, {"lockedAt", "x"}}));
   CHECK(result["remainingMs"] == 1234);
 
   start(host, 2, "kv.acquire", acquire_input());
-  host.reply(host.call_of(2)["call"], json::array({0, "not json {", -1}));
+  host.reply(host.call_of(2)["call"], json::array({"not json {", -1}));
   CHECK(host.done[2]["value"]["activeLockMetadata"] == json({{"lockedAt", "invalid data"}}));
   CHECK(host.done[2]["value"]["remainingMs"].is_null());
 }
@@ -108,8 +108,8 @@ TEST_CASE("a held lock reports its holder; an unknown script falls back to EVAL 
 TEST_CASE("wrong KV replies are typed errors, never traps") {
   ScriptedHost host;
   const json bad_replies[] = {
-      "OK", json::array(), json::array({"x", 1}), json::array({1}), json::array({1, "NaN"}), true,
-      json{{"result", 1}}, json::array({0, 5, 1}), json::array({7, 1}),
+      "OK", "7x", 1.5, json::array(), json::array({"x"}), json::array({"x", "NaN"}), json::array({"x", 1, 2}), true,
+      nullptr, json{{"result", 1}}, json::array({5, 1}), json::array({json::array({"x"}), 1}),
   };
   agent_tools::OpId op = 1;
   for (const json& reply : bad_replies) {
@@ -211,25 +211,43 @@ TEST_CASE("hold renews until the KV says the lock is gone, then fails with LOCK_
   CHECK(host.done[1]["error"]["details"]["state"] == "missing");
 }
 
+TEST_CASE("acquire reads the fence in any integer spelling, and its own value as a replayed success") {
+  ScriptedHost host;
+  start(host, 1, "kv.acquire", acquire_input());
+  host.reply(host.call_of(1)["call"], "9");  // a client that hands integers over as decimal text
+  CHECK(host.done[1]["value"]["fence"] == 9);
+
+  // A transport retry ran the script twice: the second run answers "held by <our value>", and
+  // the fence is the counter as the first run left it.
+  start(host, 2, "kv.acquire", acquire_input());
+  json call = host.call_of(2);
+  host.reply(call["call"], json::array({call["args"][5], 59000}));
+  json get = host.call_of(2);
+  CHECK(get["args"] == json::array({"GET", "run:u:t:fence"}));
+  host.reply(get["call"], "12");
+  CHECK(host.done[2]["value"]["success"] == true);
+  CHECK(host.done[2]["value"]["fence"] == 12);
+}
+
 TEST_CASE("compact results: the shim's short acquire and release replies carry what the full ones do") {
   ScriptedHost host;
   start(host, 1, "kv.acquire", acquire_input({{"compact", true}}));
   json call = host.call_of(1);
   json value = json::parse(call["args"][5].get<std::string>());
-  host.reply(call["call"], json::array({1, 7}));
+  host.reply(call["call"], 7);
   json result = host.done[1]["value"];
   CHECK(result == json::array({7, value["lockId"], value["lockedAt"], value["expiresAt"]}));
   CHECK(value["expiresAt"] == "2023-11-14T22:14:20.000Z");  // 1.7e12 + 60000 ms
 
   // With a caller's own value the owner is {expect}, which the short form cannot carry.
   start(host, 2, "kv.acquire", acquire_input({{"compact", true}, {"valueText", "{\"mine\":1}"}}));
-  host.reply(host.call_of(2)["call"], json::array({1, 8}));
+  host.reply(host.call_of(2)["call"], 8);
   CHECK(host.done[2]["value"]["owner"] == json({{"expect", "{\"mine\":1}"}}));
   CHECK(host.done[2]["value"]["fence"] == 8);
 
   // A held lock is reported in full either way.
   start(host, 3, "kv.acquire", acquire_input({{"compact", true}}));
-  host.reply(host.call_of(3)["call"], json::array({0, R"({"lockId":"other"})", 500}));
+  host.reply(host.call_of(3)["call"], json::array({R"({"lockId":"other"})", 500}));
   CHECK(host.done[3]["value"]["success"] == false);
   CHECK(host.done[3]["value"]["remainingMs"] == 500);
 

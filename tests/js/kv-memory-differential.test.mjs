@@ -131,7 +131,7 @@ function normalize(args, reply) {
   if (name === 'ttl') return ttlClass(reply, MAX_TTL_MS / 1000);
   if ((name === 'evalsha' || name === 'eval') && Array.isArray(reply)) {
     const script = name === 'evalsha' ? shaName.get(args[1].toLowerCase()) : textName.get(args[1]);
-    if (script === 'acquire' && reply.length === 3) return [reply[0], reply[1], ttlClass(reply[2], MAX_TTL_MS)];
+    if (script === 'acquire' && reply.length === 2) return [reply[0], ttlClass(reply[1], MAX_TTL_MS)];
     if (script === 'inspect') return [reply[0], ttlClass(reply[1], MAX_TTL_MS), reply[2]];
   }
   return reply;

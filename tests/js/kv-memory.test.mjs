@@ -384,11 +384,11 @@ describe('SCAN MATCH globs (Redis stringmatchlen)', () => {
 describe('lock scripts without Lua', () => {
   test('acquire on a free key mints fence 1; a held key reports holder and PTTL', () => {
     const { kv, clock } = storeAt();
-    assert.deepEqual(acquire(kv, 'L', 'me', 30_000), [1, 1]);
+    assert.equal(acquire(kv, 'L', 'me', 30_000), 1);
     assert.equal(kv('GET', 'L'), 'me');
     assert.equal(kv('PTTL', 'L'), 30_000);
     clock.t += 1000;
-    assert.deepEqual(acquire(kv, 'L', 'you', 30_000), [0, 'me', 29_000]);
+    assert.deepEqual(acquire(kv, 'L', 'you', 30_000), ['me', 29_000]);
     assert.equal(kv('GET', 'L'), 'me');
     assert.equal(kv('GET', 'L:fence'), '1', 'a failed acquire mints no fence');
   });
@@ -397,15 +397,13 @@ describe('lock scripts without Lua', () => {
     const { kv, clock } = storeAt();
     const fences = [];
     for (let i = 0; i < 5; i++) {
-      const [ok, fence] = acquire(kv, 'A', `h${i}`, 1000);
-      assert.equal(ok, 1);
-      fences.push(fence);
+      fences.push(acquire(kv, 'A', `h${i}`, 1000));
       if (i % 2) assert.equal(release(kv, 'A', `h${i}`), 1);
       else clock.t += 1000; // let it expire instead
     }
     assert.deepEqual(fences, [1, 2, 3, 4, 5]);
-    assert.deepEqual(acquire(kv, 'B', 'x', 1000), [1, 1], 'another key has its own counter');
-    assert.deepEqual(acquire(kv, 'A', 'y', 1000), [1, 6]);
+    assert.equal(acquire(kv, 'B', 'x', 1000), 1, 'another key has its own counter');
+    assert.equal(acquire(kv, 'A', 'y', 1000), 6);
   });
 
   test('release: exact holder, prefix mode, wrong holder, missing lock', () => {
@@ -459,7 +457,7 @@ describe('lock scripts without Lua', () => {
 
   test('EVAL runs the same scripts by their exact text; other scripts are refused', () => {
     const { kv } = storeAt();
-    assert.deepEqual(kv('EVAL', KV_SCRIPTS.acquire.lua, '2', 'L', 'L:fence', 'me', '1000'), [1, 1]);
+    assert.equal(kv('EVAL', KV_SCRIPTS.acquire.lua, '2', 'L', 'L:fence', 'me', '1000'), 1);
     assert.deepEqual(kv('EVAL', KV_SCRIPTS.inspect.lua, '2', 'L', 'L:fence'), ['me', 1000, '1']);
     assert.equal(kv('EVAL', KV_SCRIPTS.release.lua, '2', 'L', 'L:fence', 'me'), 1);
     const other = kv('EVAL', 'return 1', '0');
@@ -475,7 +473,7 @@ describe('lock scripts without Lua', () => {
     assert.deepEqual(kv('EVALSHA', '0'.repeat(40), 'x'), { error: 'ERR value is not an integer or out of range' });
     assert.deepEqual(kv('EVALSHA', KV_SCRIPTS.inspect.sha1, '3', 'a'), { error: "ERR Number of keys can't be greater than number of args" });
     assert.deepEqual(kv('EVALSHA', KV_SCRIPTS.inspect.sha1, '-1', 'a'), { error: "ERR Number of keys can't be negative" });
-    assert.deepEqual(kv('EVALSHA', KV_SCRIPTS.acquire.sha1.toUpperCase(), '2', 'L', 'F', 'v', '100'), [1, 1]);
+    assert.equal(kv('EVALSHA', KV_SCRIPTS.acquire.sha1.toUpperCase(), '2', 'L', 'F', 'v', '100'), 1);
   });
 
   test('SCRIPT LOAD returns each sha1; SCRIPT EXISTS; SCRIPT FLUSH keeps them', () => {
@@ -578,7 +576,7 @@ describe('hot path: exact integers, any-case words, repeated lock cycles', () =>
     assert.equal(kv('pTtL', 'k'), 5000);
     assert.equal(kv('PeXpIrE', 'k', '9000', 'gT'), 1);
     assert.equal(kv('fLuShAlL', 'aSyNc'), 'OK');
-    assert.deepEqual(acquire((...a) => kv(...a.map((w, i) => (i === 0 || i === 1 ? mixed(w) : w))), 'L', 'me', 1000), [1, 1]);
+    assert.deepEqual(acquire((...a) => kv(...a.map((w, i) => (i === 0 || i === 1 ? mixed(w) : w))), 'L', 'me', 1000), 1);
     assert.deepEqual(kv('sCrIpT', 'eXiStS', mixed(KV_SCRIPTS.release.sha1)), [1]);
     assert.equal(kv('script', 'fLuSh', 'SyNc'), 'OK');
     assert.deepEqual(kv('GETGETGETGET', 'k'), { error: "ERR unknown command 'GETGETGETGET', with args beginning with: 'k' " });
@@ -596,8 +594,8 @@ describe('hot path: exact integers, any-case words, repeated lock cycles', () =>
     const value = JSON.stringify({ lockId, lockedAt: '2026-11-25T14:00:00.000Z', processId: 'instance-0011223344556677', expiresAt: '2026-11-25T14:01:00.000Z' });
     const prefix = `{"lockId":${JSON.stringify(lockId)},`;
     for (let i = 1; i <= 5000; i++) {
-      assert.deepEqual(acquire(kv, 'cpu:bench:t', value, 60_000), [1, i]);
-      if (i % 7 === 0) assert.deepEqual(acquire(kv, 'cpu:bench:t', 'other', 60_000), [0, value, 60_000]);
+      assert.equal(acquire(kv, 'cpu:bench:t', value, 60_000), i);
+      if (i % 7 === 0) assert.deepEqual(acquire(kv, 'cpu:bench:t', 'other', 60_000), [value, 60_000]);
       if (i % 3 === 0) clock.t += 60_000; // let it expire instead of releasing it
       else assert.equal(release(kv, 'cpu:bench:t', prefix, 'prefix'), 1);
       if (i % 11 === 0) assert.equal(release(kv, 'cpu:bench:t', prefix, 'prefix'), 0);
@@ -688,7 +686,7 @@ describe('original face: get / set / delete (checklist 5-7)', () => {
     assert.deepEqual(inspect(kv, 'lock'), ['holder', 10_000, null]);
     assert.equal(release(kv, 'lock', 'holder'), 1);
     assert.equal(await store.get('lock'), null);
-    assert.deepEqual(acquire(kv, 'taken', 'x', 1000), [1, 1]);
+    assert.equal(acquire(kv, 'taken', 'x', 1000), 1);
     assert.equal(await store.set('taken', 'y', { condition: 'nx' }), false);
     clock.t += 1000;
     assert.equal(await store.set('taken', 'y', { condition: 'nx' }), true);
