@@ -241,13 +241,19 @@ export class UpstashRestStore {
 
   // command() for the lock operations, whose core writes the command's JSON text (`json`, the
   // array of `args`) as it writes the arguments: JSON.stringify of the arguments was the largest
-  // cost of a command here.
-  [commandWithJson](args, json, signal) {
-    return this.#command(args, json, signal);
+  // cost of a command here. With `answer`, the reply goes to answer(token, ok, value) instead of
+  // a promise (undefined is returned): the driver's own callback, which saves each command a
+  // promise and its reactions.
+  [commandWithJson](args, json, signal, answer, token) {
+    return this.#command(args, json, signal, typeof answer === 'function' ? answer : null, token);
   }
 
-  #command(args, json, signal) {
-    if (signal?.aborted) return Promise.reject(cancelled());
+  #command(args, json, signal, answer = null, token = undefined) {
+    if (signal?.aborted) {
+      if (!answer) return Promise.reject(cancelled());
+      answer(token, false, cancelled());
+      return undefined;
+    }
     const mayRetry = this.#retryNonIdempotent || isReadOnlyCommand(args);
     const entry = {
       name: args[0], // upper-cased only for an error message
@@ -257,13 +263,18 @@ export class UpstashRestStore {
       onAbort: null,
       flight: null, // the request loop this command is in, once its batch has left
       settled: false,
+      answer, // answer(token, ok, value), or null: resolve/reject
+      token,
       resolve: null,
       reject: null,
     };
-    const promise = new Promise((resolve, reject) => {
-      entry.resolve = resolve;
-      entry.reject = reject;
-    });
+    let promise;
+    if (!answer) {
+      promise = new Promise((resolve, reject) => {
+        entry.resolve = resolve;
+        entry.reject = reject;
+      });
+    }
     if (signal) {
       entry.onAbort = () => this.#cancel(entry);
       signal.addEventListener('abort', entry.onAbort, { once: true });
@@ -319,7 +330,16 @@ export class UpstashRestStore {
     if (entry.settled) return;
     entry.settled = true;
     if (entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort);
-    if (ok) entry.resolve(value);
+    if (entry.answer) {
+      try {
+        entry.answer(entry.token, ok, value);
+      } catch (error) {
+        // The caller's bug; it must not stop this request from settling the other commands.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    } else if (ok) entry.resolve(value);
     else entry.reject(value);
   }
 

@@ -2,6 +2,7 @@
 // lock rules themselves live in the core; this only picks the wire.
 import { fromLegacyStore } from '#adapters/kv-legacy.js';
 import { fromNodeRedis, fromUpstashClient } from '#adapters/kv-clients.js';
+import { kvAnswering } from './engine.js';
 import { AgentToolsError } from './errors.js';
 import { ErrorCode } from './generated/constants.js';
 
@@ -30,6 +31,14 @@ export function resolveKvStore(store) {
   if (typeof protocol[commandWithJson] === 'function') {
     const host = {
       kv: (args, signal, json) => (json === undefined ? protocol.command(args, signal) : protocol[commandWithJson](args, json, signal)),
+      // The driver's callback form (see engine.js): a store that takes `answer` returns undefined
+      // and calls it; one that returns a promise is bridged here.
+      [kvAnswering](args, json, signal, answer, token) {
+        const pending = protocol[commandWithJson](args, json, signal, answer, token);
+        if (pending !== undefined) {
+          Promise.resolve(pending).then((value) => answer(token, true, value), (failure) => answer(token, false, failure));
+        }
+      },
     };
     return { host, mode, argsJson: true };
   }

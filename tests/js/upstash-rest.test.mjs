@@ -697,6 +697,57 @@ describe('UpstashRestStore auto-pipelining', () => {
     assert.ok(released.every(Boolean));
   });
 
+  test('the driver\'s callback form: answer(token, ok, value) once per command, no promise', async () => {
+    const withJson = Symbol.for('@growthub/agent-tools/kv-command-json');
+    const store = new UpstashRestStore(storeOptions());
+    const answers = [];
+    const answer = (token, ok, value) => answers.push([token, ok, value]);
+    const commands = [['SET', k('cb:a'), '1'], ['INCR', k('cb:a')], ['INCR', k('cb:a'), 'extra']];
+    const returned = commands.map((args, i) => store[withJson](args, JSON.stringify(args), undefined, answer, `t${i}`));
+    assert.deepEqual(returned, [undefined, undefined, undefined]);
+    assert.deepEqual(answers, [], 'answered when the reply arrives, not before');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(answers.slice(0, 2), [['t0', true, 'OK'], ['t1', true, 2]]);
+    assert.equal(answers[2][0], 't2');
+    assert.equal(answers[2][1], true);
+    assert.match(answers[2][2].error, /wrong number of arguments/);
+    assert.equal(answers.length, 3);
+
+    // Cancelled before it starts: answered at once, with CANCELLED.
+    const aborted = AbortSignal.abort();
+    store[withJson](['GET', k('cb:a')], JSON.stringify(['GET', k('cb:a')]), aborted, answer, 'gone');
+    assert.equal(answers.at(-1)[0], 'gone');
+    assert.equal(answers.at(-1)[1], false);
+    assert.equal(answers.at(-1)[2].code, 'CANCELLED');
+
+    // An answer that throws does not keep the other commands of its request from being answered.
+    // (It is rethrown from a microtask; catch it there rather than let it reach the test runner.)
+    const uncaught = [];
+    const original = globalThis.queueMicrotask;
+    globalThis.queueMicrotask = (fn) => original(() => {
+      try {
+        fn();
+      } catch (error) {
+        uncaught.push(error);
+      }
+    });
+    try {
+      const seen = [];
+      const throwing = (token, ok, value) => {
+        seen.push([token, ok, value]);
+        if (token === 'first') throw new Error('a bug in the caller');
+      };
+      store[withJson](['GET', k('cb:a')], JSON.stringify(['GET', k('cb:a')]), undefined, throwing, 'first');
+      store[withJson](['GET', k('cb:a')], JSON.stringify(['GET', k('cb:a')]), undefined, throwing, 'second');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(seen, [['first', true, '2'], ['second', true, '2']]);
+      assert.equal(uncaught.length, 1, 'the caller\'s error is reported, not swallowed');
+      assert.equal(uncaught[0].message, 'a bug in the caller');
+    } finally {
+      globalThis.queueMicrotask = original;
+    }
+  });
+
   test('autoPipeline: false keeps one request per command', async () => {
     const store = new UpstashRestStore(storeOptions({ autoPipeline: false }));
     const s = snap();
