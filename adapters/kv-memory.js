@@ -13,6 +13,7 @@ const ERR_SYNTAX = 'ERR syntax error';
 const ERR_NOT_INTEGER = 'ERR value is not an integer or out of range';
 const ERR_NOSCRIPT = 'NOSCRIPT No matching script. Please use EVAL.';
 const ERR_SCRIPT_ARG = 'ERR Lua redis lib command arguments must be strings or integers';
+const ERR_NIL_LENGTH = "ERR user_script:3: attempt to get length of field '?' (a nil value)";
 const ERR_OTHER_SCRIPT =
   "ERR InMemoryKVStore runs only the lock protocol's scripts (acquire, release, extend, inspect); other scripts are not supported";
 
@@ -842,7 +843,7 @@ export class InMemoryKVStore {
   /**
    * 1 local v = redis.call('GET', KEYS[1])
    * 2 if not v then return 0 end
-   * 3 if v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1]) then
+   * 3 if v == ARGV[1] or (ARGV[2] ~= 'exact' and string.sub(v, 1, #ARGV[1]) == ARGV[1]) then
    * 4   redis.call('DEL', KEYS[1])
    * 5   return 1
    * 6 end
@@ -852,7 +853,9 @@ export class InMemoryKVStore {
     if (key === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 1);
     const entry = this.#live(key, now);
     if (entry === undefined) return 0;
-    if (!isHolder(asRedisString(entry.value), holder, mode)) return -1;
+    const held = isHolder(asRedisString(entry.value), holder, mode);
+    if (held === null) return scriptError(ERR_NIL_LENGTH, sha, 3);
+    if (!held) return -1;
     this.#remove(key);
     return 1;
   }
@@ -860,17 +863,19 @@ export class InMemoryKVStore {
   /**
    * 1 local v = redis.call('GET', KEYS[1])
    * 2 if not v then return 0 end
-   * 3 if v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1]) then
-   * 4   redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
+   * 3 if v == ARGV[1] or (ARGV[4] ~= 'exact' and string.sub(v, 1, #ARGV[1]) == ARGV[1]) then
+   * 4   redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
    * 5   return 1
    * 6 end
    * 7 return -1
    */
-  #extendScript(sha, key, holder, mode, ttl, next, now) {
+  #extendScript(sha, key, holder, ttl, next, mode, now) {
     if (key === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 1);
     const entry = this.#live(key, now);
     if (entry === undefined) return 0;
-    if (!isHolder(asRedisString(entry.value), holder, mode)) return -1;
+    const held = isHolder(asRedisString(entry.value), holder, mode);
+    if (held === null) return scriptError(ERR_NIL_LENGTH, sha, 3);
+    if (!held) return -1;
     if (next === undefined || ttl === undefined) return scriptError(ERR_SCRIPT_ARG, sha, 4);
     const expiresAt = setDeadline(O_PX, ttl, now);
     if (typeof expiresAt !== 'number') return scriptError(expiresAt.error, sha, 4);
@@ -912,9 +917,13 @@ export class InMemoryKVStore {
  * Lua's `v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1])`.
  * (`mode` is only ever defined when `holder` is: ARGV has no holes.)
  */
+// The scripts' ownership test: true, false, or null where the Lua fails (#ARGV[1] of a nil ARGV[1]).
 function isHolder(value, holder, mode) {
+  if (value === holder) return true;
+  if (mode === 'exact') return false;
+  if (holder === undefined) return null;
   // For well-formed strings a UTF-16 prefix is exactly a UTF-8 byte prefix, which is what the Lua compares.
-  return value === holder || (mode === 'prefix' && value.startsWith(holder));
+  return value.startsWith(holder);
 }
 
 /** Redis 7.0's text for an unknown command, quoting up to about 128 characters of its arguments. */

@@ -650,12 +650,12 @@ Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string_view ke
     }
     co_return 1;
   }
-  std::string_view match = owner.prefix ? std::string_view("prefix") : std::string_view("exact");
   const char* what = release ? "release" : "extend";
   const KvScript& script = release ? kv_scripts::release : kv_scripts::extend;
-  KvCommand call = script_command(script, 2);
-  call.add(key).add(key, kFenceSuffix).add(expected).add(match);
+  KvCommand call = script_command(script, 1);
+  call.add(key).add(expected);
   if (!release) call.add(ttl_ms).add(new_value);
+  if (!owner.prefix) call.add("exact");  // the scripts match a prefix unless told otherwise
   co_return script_status(co_await run_script(ctx, script, call), what);
 }
 
@@ -674,8 +674,9 @@ Task<std::string> release(OpContext& ctx, std::string input_text) {
     status = co_await owner_checked(ctx, basic, key, owner, true, 0, expected, {});
   } else {
     // owner_checked's script path written out here (see run_script).
-    KvCommand call = script_command(kv_scripts::release, 2);
-    call.add(key).add(key, kFenceSuffix).add(expected).add(owner.prefix ? std::string_view("prefix") : std::string_view("exact"));
+    KvCommand call = script_command(kv_scripts::release, 1);
+    call.add(key).add(expected);
+    if (!owner.prefix) call.add("exact");
     std::string text = co_await ctx.kv(call);
     if (may_be_error(text)) text = co_await script_error_reply(ctx, kv_scripts::release, call, std::move(text));
     status = script_status(std::move(text), "release");

@@ -60,9 +60,9 @@ export declare const KV_JSON_FLAG: 256;
 export declare const KV_SCRIPTS: Readonly<{
   /** ARGV[1] value, ARGV[2] ttl ms. Sets the lock if free and mints the next fence: the fence (an integer); else {holder value, holder pttl}. The success reply is a bare integer, not a table: Redis converts a table reply by probing it for its special fields (err, ok, map, set, ...), which measured 0.8 µs per acquire, an eighth of a lock cycle's Redis time. */
   acquire: Readonly<{ sha1: string; lua: string }>;
-  /** ARGV[1] the holder's value, or its prefix when ARGV[2] is 'prefix'. Deletes the lock only for its holder: 1 released, 0 no lock, -1 held by someone else. */
+  /** KEYS[1] only. ARGV[1] the holder's value, or a prefix of it unless ARGV[2] is 'exact'. Deletes the lock only for its holder: 1 released, 0 no lock, -1 held by someone else. Prefix matching is the default so that the common release is the shortest command (a lock cycle's Redis and REST time grow with each argument). */
   release: Readonly<{ sha1: string; lua: string }>;
-  /** ARGV[1]/ARGV[2] as for release, ARGV[3] new ttl ms, ARGV[4] new value. Renews the lock only for its holder: 1 extended, 0 no lock, -1 held by someone else. */
+  /** KEYS[1] only. ARGV[1] as for release, ARGV[2] new ttl ms, ARGV[3] new value, ARGV[4] 'exact' or absent (as release's ARGV[2]). Renews the lock only for its holder: 1 extended, 0 no lock, -1 held by someone else. */
   extend: Readonly<{ sha1: string; lua: string }>;
   /** {holder value or nil, pttl (-2 when free), last fence or nil}. */
   inspect: Readonly<{ sha1: string; lua: string }>;

@@ -66,16 +66,21 @@ TEST_CASE("acquire sends one EVALSHA and reports the fence and an owner") {
     start(host, 2, "kv.release", {{"key", "run:u:t"}, {"owner", result["owner"]}});
     json release = host.call_of(2);
     CHECK(release["args"][1] == agent_tools::kv_scripts::release.sha1);
-    CHECK(args[5].get<std::string>().rfind(release["args"][5].get<std::string>(), 0) == 0);
-    CHECK(release["args"][6] == "prefix");
+    CHECK(release["args"][2] == "1");  // the lock key only: release never touches the fence
+    CHECK(release["args"][3] == "run:u:t");
+    CHECK(args[5].get<std::string>().rfind(release["args"][4].get<std::string>(), 0) == 0);
+    CHECK(release["args"].size() == 5);  // prefix matching is the scripts' default: no mode word
     host.reply(release["call"], 1);
     CHECK(host.done[2]["value"] == json({{"released", true}, {"state", "ok"}}));
   }
   SUBCASE("extend rewrites the value with the new expiry and keeps the holder's fields") {
     start(host, 2, "kv.extend", {{"key", "run:u:t"}, {"owner", result["owner"]}, {"ttlMs", 5000}});
     json extend = host.call_of(2);
-    CHECK(extend["args"][7] == "5000");
-    json renewed = json::parse(extend["args"][8].get<std::string>());
+    CHECK(extend["args"][2] == "1");
+    CHECK(args[5].get<std::string>().rfind(extend["args"][4].get<std::string>(), 0) == 0);
+    CHECK(extend["args"][5] == "5000");
+    CHECK(extend["args"].size() == 7);
+    json renewed = json::parse(extend["args"][6].get<std::string>());
     CHECK(renewed["lockId"] == value["lockId"]);
     CHECK(renewed["lockedAt"] == value["lockedAt"]);
     CHECK(renewed["expiresAt"] == "2023-11-14T22:13:25.000Z");
@@ -227,6 +232,24 @@ TEST_CASE("acquire reads the fence in any integer spelling, and its own value as
   host.reply(get["call"], "12");
   CHECK(host.done[2]["value"]["success"] == true);
   CHECK(host.done[2]["value"]["fence"] == 12);
+}
+
+TEST_CASE("an owner known by its whole value (caller metadata) is matched exactly") {
+  ScriptedHost host;
+  json owner = {{"expect", "{\"mine\":1}"}};
+  start(host, 1, "kv.release", {{"key", "run:u:t"}, {"owner", owner}});
+  json release = host.call_of(1);
+  CHECK(release["args"] == json::array({"EVALSHA", agent_tools::kv_scripts::release.sha1, "1", "run:u:t", "{\"mine\":1}", "exact"}));
+  host.reply(release["call"], -1);
+  CHECK(host.done[1]["value"] == json({{"released", false}, {"state", "not-owner"}}));
+
+  start(host, 2, "kv.extend", {{"key", "run:u:t"}, {"owner", owner}, {"ttlMs", 5000}});
+  json extend = host.call_of(2);
+  CHECK(extend["args"][4] == "{\"mine\":1}");
+  CHECK(extend["args"][5] == "5000");
+  CHECK(extend["args"][7] == "exact");
+  host.reply(extend["call"], 1);
+  CHECK(host.done[2]["value"]["extended"] == true);
 }
 
 TEST_CASE("compact results: the shim's short acquire and release replies carry what the full ones do") {

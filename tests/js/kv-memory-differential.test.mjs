@@ -186,8 +186,8 @@ function pair(name) {
 
 const sha = (name) => KV_SCRIPTS[name].sha1;
 const acquireArgs = (key, value, ttl) => ['EVALSHA', sha('acquire'), '2', key, `${key}:fence`, value, String(ttl)];
-const releaseArgs = (key, value, mode) => ['EVALSHA', sha('release'), '2', key, `${key}:fence`, value, ...(mode ? [mode] : [])];
-const extendArgs = (key, value, mode, ttl, next) => ['EVALSHA', sha('extend'), '2', key, `${key}:fence`, value, mode, String(ttl), next];
+const releaseArgs = (key, value, mode) => ['EVALSHA', sha('release'), '1', key, ...(value === undefined ? [] : [value]), ...(mode ? [mode] : [])];
+const extendArgs = (key, value, mode, ttl, next) => ['EVALSHA', sha('extend'), '1', key, value, String(ttl), next, ...(mode ? [mode] : [])];
 const inspectArgs = (key) => ['EVALSHA', sha('inspect'), '2', key, `${key}:fence`];
 
 async function runAll(both, sequence) {
@@ -269,7 +269,7 @@ test('the four lock scripts via EVALSHA and EVAL, including their error replies'
   const { both } = pair('scripts');
   await runAll(both, [
     inspectArgs('@L'), acquireArgs('@L', 'o1:run1', 300_000), acquireArgs('@L', 'o2:run1', 300_000), inspectArgs('@L'),
-    releaseArgs('@L', 'o2:run1'), releaseArgs('@L', 'o2:', 'prefix'), releaseArgs('@L', 'run1', 'prefix'), releaseArgs('@L', '1:', 'prefix'), releaseArgs('@L', 'o1:'), releaseArgs('@L', 'o1:run1', 'exact'),
+    releaseArgs('@L', 'o2:run1'), releaseArgs('@L', 'o2:', 'prefix'), releaseArgs('@L', 'run1', 'prefix'), releaseArgs('@L', '1:', 'prefix'), releaseArgs('@L', 'o1:', 'exact'), releaseArgs('@L', 'o1:run'), releaseArgs('@L', 'o1:run1', 'exact'),
     ['EXISTS', '@L'], releaseArgs('@L', 'o1:run1'), inspectArgs('@L'), acquireArgs('@L', 'o1:run2', 300_000),
     extendArgs('@L', 'o2:run1', 'exact', 400_000, 'o2:run2'), extendArgs('@L', 'o1:run2', 'exact', 400_000, 'o1:run3'),
     ['GET', '@L'], ['PTTL', '@L'], extendArgs('@L', 'o1:', 'prefix', 500_000, 'o1:run4'), inspectArgs('@L'),
@@ -282,14 +282,15 @@ test('the four lock scripts via EVALSHA and EVAL, including their error replies'
     ['EVALSHA', sha('acquire'), '1', '@E', 'v', '300000'], ['GET', '@E'], ['PTTL', '@E'], ['GET', '@E:fence'],
     ['SET', '@G:fence', 'not a number'], acquireArgs('@G', 'v', 300_000), ['GET', '@G'],
     ['EVALSHA', sha('extend'), '1', '@E', 'v', 'exact'], ['EVALSHA', sha('extend'), '1', '@E', 'w', 'exact'],
-    extendArgs('@E', 'v', 'exact', 0, 'w'), extendArgs('@E', 'v', 'exact', 'x', 'w'), ['EVALSHA', sha('extend'), '1', '@E', 'v', 'exact', '1000'],
+    extendArgs('@E', 'v', 'exact', 0, 'w'), extendArgs('@E', 'v', 'exact', 'x', 'w'), ['EVALSHA', sha('extend'), '1', '@E', 'v', '1000'],
+    ['EVALSHA', sha('extend'), '1', '@E'],
     ['EVALSHA', sha('release'), '0', 'v'], ['EVALSHA', sha('release'), '1', '@E'], ['EVALSHA', sha('release'), '1', '@E', 'v'],
     ['EVALSHA', sha('inspect'), '1', '@E'], ['EVALSHA', sha('inspect'), '0'], ['EVALSHA', sha('inspect'), '2', '@nope', '@L:fence'],
     ['EVALSHA', sha('acquire').toUpperCase(), '2', '@U', '@U:fence', 'v', '300000'],
     // EVAL by text runs the same scripts
     ['EVAL', KV_SCRIPTS.acquire.lua, '2', '@V', '@V:fence', 'v1', '300000'], ['EVAL', KV_SCRIPTS.acquire.lua, '2', '@V', '@V:fence', 'v2', '300000'],
-    ['EVAL', KV_SCRIPTS.inspect.lua, '2', '@V', '@V:fence'], ['EVAL', KV_SCRIPTS.extend.lua, '2', '@V', '@V:fence', 'v1', 'exact', '200000', 'v3'],
-    ['EVAL', KV_SCRIPTS.release.lua, '2', '@V', '@V:fence', 'v3'], ['EVAL', KV_SCRIPTS.acquire.lua, '2', '@V', '@V:fence', 'v', '0'],
+    ['EVAL', KV_SCRIPTS.inspect.lua, '2', '@V', '@V:fence'], ['EVAL', KV_SCRIPTS.extend.lua, '1', '@V', 'v1', '200000', 'v3', 'exact'],
+    ['EVAL', KV_SCRIPTS.release.lua, '1', '@V', 'v3'], ['EVAL', KV_SCRIPTS.acquire.lua, '2', '@V', '@V:fence', 'v', '0'],
   ]);
 });
 

@@ -18,9 +18,9 @@ function storeAt(start = 1_700_000_000_000) {
 
 const acquire = (kv, key, value, ttl) => kv('EVALSHA', KV_SCRIPTS.acquire.sha1, '2', key, `${key}:fence`, value, String(ttl));
 const release = (kv, key, value, mode) =>
-  kv('EVALSHA', KV_SCRIPTS.release.sha1, '2', key, `${key}:fence`, value, ...(mode ? [mode] : []));
+  kv('EVALSHA', KV_SCRIPTS.release.sha1, '1', key, value, ...(mode ? [mode] : []));
 const extend = (kv, key, value, mode, ttl, next) =>
-  kv('EVALSHA', KV_SCRIPTS.extend.sha1, '2', key, `${key}:fence`, value, mode, String(ttl), next);
+  kv('EVALSHA', KV_SCRIPTS.extend.sha1, '1', key, value, String(ttl), next, ...(mode ? [mode] : []));
 const inspect = (kv, key) => kv('EVALSHA', KV_SCRIPTS.inspect.sha1, '2', key, `${key}:fence`);
 
 /** Every key a full SCAN walk returns, in order (duplicates kept so tests can count them). */
@@ -411,7 +411,8 @@ describe('lock scripts without Lua', () => {
     assert.equal(release(kv, 'L', 'me'), 0);
     acquire(kv, 'L', 'owner-1:run-7', 10_000);
     assert.equal(release(kv, 'L', 'owner-1:run-8'), -1);
-    assert.equal(release(kv, 'L', 'owner-1:'), -1, 'a prefix without prefix mode is not the holder');
+    assert.equal(release(kv, 'L', 'owner-1:', 'exact'), -1, "a prefix in 'exact' mode is not the holder");
+    assert.equal(release(kv, 'L', 'owner-2:'), -1, 'prefix matching is the default');
     assert.equal(release(kv, 'L', 'owner-2:', 'prefix'), -1);
     assert.equal(release(kv, 'L', 'run-7', 'prefix'), -1, 'prefix mode matches the start only');
     assert.equal(release(kv, 'L', 'owner-1:run-77', 'prefix'), -1, 'a longer "prefix" is not one');
@@ -419,12 +420,21 @@ describe('lock scripts without Lua', () => {
     assert.equal(kv('EXISTS', 'L'), 0);
     assert.equal(release(kv, 'L', 'owner-1:run-7'), 0);
     acquire(kv, 'L', 'owner-1:run-9', 10_000);
-    assert.equal(release(kv, 'L', 'owner-1:', 'prefix'), 1);
+    assert.equal(release(kv, 'L', 'owner-1:'), 1);
     acquire(kv, 'L', 'ünï:1', 10_000);
     assert.equal(release(kv, 'L', 'ünï', 'prefix'), 1);
     acquire(kv, 'L', 'anyone', 10_000);
     assert.equal(release(kv, 'L', '', 'prefix'), 1, "Lua's string.sub(v, 1, 0) == '' matches any holder");
     assert.equal(kv('GET', 'L:fence'), '4', 'release leaves the fence counter');
+  });
+
+  test('a missing ARGV[1] fails inside the script as in Redis, unless the mode is exact', () => {
+    const { kv } = storeAt();
+    acquire(kv, 'L', 'me', 10_000);
+    const failed = kv('EVALSHA', KV_SCRIPTS.release.sha1, '1', 'L');
+    assert.match(failed.error, /^ERR user_script:3: attempt to get length of field '\?' \(a nil value\) script: [0-9a-f]{40}, on @user_script:3\.$/);
+    assert.equal(kv('GET', 'L'), 'me');
+    assert.match(kv('EVALSHA', KV_SCRIPTS.extend.sha1, '1', 'L').error, /attempt to get length/);
   });
 
   test('extend: renews value and TTL for the holder only', () => {

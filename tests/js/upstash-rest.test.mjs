@@ -165,11 +165,11 @@ async function battery(store, tag) {
   out.acquireHeld = [second[0], typeof second[1] === 'number' && second[1] > 0];
   const inspected = await c(['EVAL', KV_SCRIPTS.inspect.lua, '2', lock, fence]);
   out.inspect = [inspected[0], inspected[1] > 0, inspected[2]];
-  out.extendOther = await c(['EVAL', KV_SCRIPTS.extend.lua, '1', lock, 'owner-2', '', '20000', 'owner-2']);
-  out.extend = await c(['EVAL', KV_SCRIPTS.extend.lua, '1', lock, 'owner-1', '', '20000', 'owner-1b']);
-  out.releaseOther = await c(['EVAL', KV_SCRIPTS.release.lua, '1', lock, 'owner-1', '']);
-  out.releasePrefix = await c(['EVAL', KV_SCRIPTS.release.lua, '1', lock, 'owner-1', 'prefix']);
-  out.releaseNone = await c(['EVAL', KV_SCRIPTS.release.lua, '1', lock, 'owner-1', '']);
+  out.extendOther = await c(['EVAL', KV_SCRIPTS.extend.lua, '1', lock, 'owner-2', '20000', 'owner-2', 'exact']);
+  out.extend = await c(['EVAL', KV_SCRIPTS.extend.lua, '1', lock, 'owner-1', '20000', 'owner-1b', 'exact']);
+  out.releaseOther = await c(['EVAL', KV_SCRIPTS.release.lua, '1', lock, 'owner-1', 'exact']);
+  out.releasePrefix = await c(['EVAL', KV_SCRIPTS.release.lua, '1', lock, 'owner-1']);
+  out.releaseNone = await c(['EVAL', KV_SCRIPTS.release.lua, '1', lock, 'owner-1', 'exact']);
   out.inspectFree = await c(['EVAL', KV_SCRIPTS.inspect.lua, '2', lock, fence]);
   return out;
 }
