@@ -16,7 +16,9 @@
 // one POST /pipeline); the peers run with that default, and again with enableAutoPipelining: false
 // ("1 req/command"), which is the same wire shape as "ours (1 req/command)". Each in-flight cycle has
 // its own key, so nothing contends. Per peer: cycles/s, p50/p99 wall time per cycle, HTTP requests per cycle.
-// Every peer is warmed up first and measured in two halves (in order, then in reverse order).
+// Every peer is warmed up first and measured in four parts, in order, in reverse order, and again:
+// a GC pause or a burst of other work on the machine then lands on one part of each peer rather
+// than on one peer. At c=64 the "1 req/command" peers, ten times slower, run a tenth of the cycles.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -147,6 +149,12 @@ function peers(url) {
   };
 }
 
+// Cycles a peer runs out of a plan's `cycles`: one request per command is ten times slower at
+// concurrency, and its figures only need to show that.
+function cyclesFor(peer, concurrency, cycles) {
+  return peer.endsWith('(1 req/command)') && concurrency > 1 ? Math.round(cycles / 10) : cycles;
+}
+
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 // `cycles` cycles over `concurrency` slots; each slot runs its share back to back on its own key.
@@ -195,35 +203,43 @@ async function coreCpu(cycles = 20_000, warmup = 2_000) {
   return { cycles, wallUs, cpuUs: (cpu.user + cpu.system) / cycles, coreUs: core.us / cycles };
 }
 
-export async function benchKv({ plan = [{ concurrency: 1, cycles: 2_000, warmup: 200 }, { concurrency: 64, cycles: 10_000, warmup: 1_000 }] } = {}) {
+const PARTS = 4;
+
+export async function benchKv({ plan = [{ concurrency: 1, cycles: 4_000, warmup: 400 }, { concurrency: 64, cycles: 40_000, warmup: 4_000 }] } = {}) {
   const redis = await startRedisServer();
   const fixture = await startFixture(redis.url);
   const rows = [];
   try {
     const all = peers(fixture.url);
     for (const { concurrency, cycles, warmup } of plan) {
-      // Every peer warms up before any is measured, and each is measured in two halves, once in
-      // order and once in reverse: the fixture's and redis-server's own warm-up and drift then
-      // weigh on every peer alike instead of on whichever runs first.
+      // Every peer warms up before any is measured, and each is measured in parts, alternately in
+      // order and in reverse: the fixture's and redis-server's own warm-up and drift then weigh on
+      // every peer alike instead of on whichever runs first.
       const entries = Object.entries(all);
-      for (const [, makeCycle] of entries) await run(makeCycle, concurrency, warmup);
-      const parts = Object.fromEntries(entries.map(([peer]) => [peer, { runs: [], requests: 0 }]));
-      for (const order of [entries, [...entries].reverse()]) {
-        for (const [peer, makeCycle] of order) {
+      for (const [peer, makeCycle] of entries) await run(makeCycle, concurrency, cyclesFor(peer, concurrency, warmup));
+      const parts = Object.fromEntries(entries.map(([peer]) => [peer, { runs: [], requests: 0, cycles: 0 }]));
+      for (let part = 0; part < PARTS; part++) {
+        for (const [peer, makeCycle] of part % 2 ? [...entries].reverse() : entries) {
+          const share = Math.round(cyclesFor(peer, concurrency, cycles) / PARTS);
           const before = await fixture.stats();
-          parts[peer].runs.push(await run(makeCycle, concurrency, cycles / 2));
+          parts[peer].runs.push(await run(makeCycle, concurrency, share));
           const after = await fixture.stats();
           parts[peer].requests += after.requests - before.requests;
+          parts[peer].cycles += share;
         }
       }
       const results = {};
-      for (const [peer, part] of Object.entries(parts)) results[peer] = { ...combine(part.runs), httpPerCycle: part.requests / cycles };
+      for (const [peer, part] of Object.entries(parts)) results[peer] = { ...combine(part.runs), httpPerCycle: part.requests / part.cycles, cycles: part.cycles };
+      // Per part, ours against the peers' same part: how far one short run can stray.
+      const partRatio = (peer, other, f) => parts[peer].runs.map((run_, i) => f(run_, parts[other].runs[i]));
+      const p50Of = (run_) => quantile(Array.from(run_.times).sort((a, b) => a - b), 0.5);
+      const range = (values) => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}`;
       const floor = results.floor;
       const lock = results['@upstash/lock'];
       const plainFloor = results['floor (1 req/command)'];
       for (const [peer, r] of Object.entries(results)) {
         rows.push({
-          case: `c=${concurrency}, ${cycles} cycles`,
+          case: `c=${concurrency}, ${r.cycles} cycles`,
           peer,
           cyclesPerSec: r.cyclesPerSec,
           p50Ms: r.p50Ms,
@@ -232,6 +248,10 @@ export async function benchKv({ plan = [{ concurrency: 1, cycles: 2_000, warmup:
           p50VsFloor: r.p50Ms / floor.p50Ms,
           p50VsFloor1Req: r.p50Ms / plainFloor.p50Ms,
           tputVsUpstashLock: r.cyclesPerSec / lock.cyclesPerSec,
+          ...(peer === 'ours' ? {
+            partsP50VsFloor: range(partRatio('ours', 'floor', (a, b) => p50Of(a) / p50Of(b))),
+            partsTputVsUpstashLock: range(partRatio('ours', '@upstash/lock', (a, b) => b.ms / a.ms)),
+          } : {}),
         });
       }
     }
