@@ -23,8 +23,9 @@ export const runText = Symbol('runText');
 /**
  * Internal: a host's KV function in callback form, `host[kvAnswering](args, json, signal, answer,
  * token)`, used for calls that carry their JSON text. It calls `answer(token, ok, value)` once
- * (possibly synchronously) instead of returning a promise: at tens of thousands of lock commands
- * a second, each command's promise and its two reactions were a visible share of the driver's time.
+ * (possibly synchronously) instead of returning a promise: that spares each command a promise
+ * and its two reactions, about 330 bytes of garbage per command (6% of a lock cycle's allocation
+ * over REST; the time it saves is below this machine's noise).
  */
 export const kvAnswering = Symbol('kvAnswering');
 
