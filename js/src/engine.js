@@ -222,7 +222,10 @@ export class AgentEngine {
       const textAt = u32[h + 2];
       const textEnd = textAt + u32[h + 3];
       if (words > this.#records.length) this.#records = new Uint32Array(Math.max(words, this.#records.length * 2));
-      this.#records.set(u32.subarray(at, at + words));
+      const records = this.#records;
+      // A lock operation's input yields 5–20 words: copied by a loop, without a view object.
+      if (words <= 64) for (let w = 0; w < words; w++) records[w] = u32[at + w];
+      else records.set(u32.subarray(at, at + words));
       if (u32[h + 4]) {
         this.#text = textEnd > textAt ? decoder.decode(wasm.HEAPU8.subarray(textAt, textEnd)) : '';
         this.#bytes = null;

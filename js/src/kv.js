@@ -133,9 +133,9 @@ export class KVLockManager {
     if (Array.isArray(r)) {
       // The compact success, [fence, lockId, lockedAt, expiresAt]: the owner is those fields and
       // the processId this instance sent.
-      const [fence, lockId, lockedAt, expiresAt] = r;
-      this.#owners.set(key, { lockId, lockedAt, processId: instanceId });
-      return { success: true, lockKey: key, fence, lockId, expiresAt };
+      const lockId = r[1]; // (indexing, not destructuring: that can cost an iterator per call)
+      this.#owners.set(key, { lockId, lockedAt: r[2], processId: instanceId });
+      return { success: true, lockKey: key, fence: r[0], lockId, expiresAt: r[3] };
     }
     if (!r.success) {
       return { success: false, activeLockMetadata: r.activeLockMetadata, lockKey: key, remainingMs: r.remainingMs };
