@@ -236,27 +236,29 @@ export class UpstashRestStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#command(args, json, signal);
+    return this.#command(args[0], args, json, signal);
   }
 
-  // command() for the lock operations, whose core writes the command's JSON text (`json`, the
-  // array of `args`) as it writes the arguments: JSON.stringify of the arguments was the largest
-  // cost of a command here. With `answer`, the reply goes to answer(token, ok, value) instead of
-  // a promise (undefined is returned): the driver's own callback, which saves each command a
-  // promise and its reactions.
-  [commandWithJson](args, json, signal, answer, token) {
-    return this.#command(args, json, signal, typeof answer === 'function' ? answer : null, token);
+  // command() for the lock operations, given as the JSON text of the args array, which the core
+  // writes (JSON.stringify of the arguments was the largest cost of a command here). With
+  // `answer`, the reply goes to answer(token, ok, value) instead of a promise (undefined is
+  // returned): the driver's own callback, which saves each command a promise and its reactions.
+  [commandWithJson](json, signal, answer, token) {
+    // The core's command names are plain words: the name is the first string as it stands.
+    const name = json.startsWith('["') ? json.slice(2, json.indexOf('"', 2)) : '';
+    return this.#command(name, null, json, signal, typeof answer === 'function' ? answer : null, token);
   }
 
-  #command(args, json, signal, answer = null, token = undefined) {
+  // `args` may be null (a command given as JSON only); it is then parsed only when needed.
+  #command(name, args, json, signal, answer = null, token = undefined) {
     if (signal?.aborted) {
       if (!answer) return Promise.reject(cancelled());
       answer(token, false, cancelled());
       return undefined;
     }
-    const mayRetry = this.#retryNonIdempotent || isReadOnlyCommand(args);
+    const mayRetry = this.#retryNonIdempotent || isReadOnlyCommand(args ?? parseJson(json));
     const entry = {
-      name: args[0], // upper-cased only for an error message
+      name, // upper-cased only for an error message
       json,
       maxAttempts: 1 + (mayRetry ? this.#retries : 0),
       signal,

@@ -249,7 +249,7 @@ std::string_view Engine::take_events() {
     switch (static_cast<EventTag>(r[i])) {
       case EventTag::call: {
         auto kind = static_cast<HostCallKind>(r[i + 3] & ~kKvJsonFlag);
-        std::size_t json_texts = r[i + 3] & kKvJsonFlag ? 1 : 0;  // (not rendered: args says it all)
+        bool args_json = (r[i + 3] & kKvJsonFlag) != 0;  // the args are one JSON array text
         std::uint32_t argc = r[i + 4];
         json_.append("{\"call\":"sv);
         append_integer(json_, r[i + 1]);
@@ -258,7 +258,10 @@ std::string_view Engine::take_events() {
         json_.append(",\"kind\":\""sv);
         json_.append(to_string(kind));
         json_.push_back('"');
-        if (kind == HostCallKind::kv) {
+        if (args_json) {
+          json_.append(",\"args\":"sv);
+          json_.append(text(i + 5));
+        } else if (kind == HostCallKind::kv) {
           json_.append(",\"args\":["sv);
           for (std::uint32_t a = 0; a < argc; ++a) {
             if (a) json_.push_back(',');
@@ -270,7 +273,7 @@ std::string_view Engine::take_events() {
           json_.append(text(i + 5));
         }
         json_.push_back('}');
-        i += 5 + 2 * (std::size_t{argc} + json_texts);
+        i += 5 + 2 * std::size_t{argc};
         break;
       }
       case EventTag::abort:
@@ -329,7 +332,15 @@ CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args, cons
   records_.push(op);
   bool with_json = command && owner->context.kv_json_;
   records_.push(static_cast<std::uint32_t>(kind) | (with_json ? kKvJsonFlag : 0));
-  if (command) {
+  if (command && with_json) {
+    // One JSON array text, for a store that sends JSON anyway (see kvJsonFlag).
+    records_.push(1);
+    std::size_t at = text_.size();
+    records_.push(static_cast<std::uint32_t>(at));
+    records_.push(0);
+    command->write_json(text_);
+    records_.set_last(static_cast<std::uint32_t>(text_.size() - at));
+  } else if (command) {
     // Arguments go out as they are: no escaping here and no JSON to parse in the driver.
     records_.push(static_cast<std::uint32_t>(command->count_));
     for (std::size_t i = 0; i < command->count_; ++i) {
@@ -343,13 +354,6 @@ CallId Engine::emit_call(OpId op, HostCallKind kind, std::string_view args, cons
       } else {
         push_text(part.text, part.suffix);
       }
-    }
-    if (with_json) {
-      std::size_t at = text_.size();
-      records_.push(static_cast<std::uint32_t>(at));
-      records_.push(0);
-      command->write_json(text_);
-      records_.set_last(static_cast<std::uint32_t>(text_.size() - at));
     }
   } else if (list) {
     records_.push(static_cast<std::uint32_t>(list->size()));

@@ -6,8 +6,8 @@ import { kvAnswering } from './engine.js';
 import { AgentToolsError } from './errors.js';
 import { ErrorCode } from './generated/constants.js';
 
-// A store method taking a command's JSON text along with its arguments (UpstashRestStore): the
-// core writes that text as it writes the arguments, which costs less than JSON.stringify here.
+// A store method taking a command as its JSON text instead of an array (UpstashRestStore): the
+// core writes that text, which costs less than JSON.stringify here.
 const commandWithJson = Symbol.for('@growthub/agent-tools/kv-command-json');
 
 /**
@@ -30,11 +30,11 @@ export function resolveKvStore(store) {
   }
   if (typeof protocol[commandWithJson] === 'function') {
     const host = {
-      kv: (args, signal, json) => (json === undefined ? protocol.command(args, signal) : protocol[commandWithJson](args, json, signal)),
+      kv: (args, signal, json) => (json === undefined ? protocol.command(args, signal) : protocol[commandWithJson](json, signal)),
       // The driver's callback form (see engine.js): a store that takes `answer` returns undefined
       // and calls it; one that returns a promise is bridged here.
-      [kvAnswering](args, json, signal, answer, token) {
-        const pending = protocol[commandWithJson](args, json, signal, answer, token);
+      [kvAnswering](json, signal, answer, token) {
+        const pending = protocol[commandWithJson](json, signal, answer, token);
         if (pending !== undefined) {
           Promise.resolve(pending).then((value) => answer(token, true, value), (failure) => answer(token, false, failure));
         }

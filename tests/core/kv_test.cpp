@@ -286,32 +286,41 @@ TEST_CASE("compact results: the shim's short acquire and release replies carry w
   CHECK(host.done[20]["value"] == json({{"released", false}, {"state", "not-owner"}}));
 }
 
-TEST_CASE("argsJson: each kv call record also carries the command as JSON text, equal to its arguments") {
-  agent_tools::Engine engine;
-  engine.set_clock(kNow);
-  json input = acquire_input({{"argsJson", true}, {"userId", "u \"q\" \xC3\xA9"}});
-  engine.start(1, "kv.acquire", input.dump());
-  agent_tools::EventEnvelope events = engine.take_envelope();
+TEST_CASE("argsJson: a kv call record carries the command as one JSON array text, the same command as without") {
+  // The same acquire on two engines with the same clock and entropy: one asks for JSON.
+  auto first_kv_call = [](agent_tools::Engine& engine, bool args_json) {
+    engine.set_clock(kNow);
+    json input = acquire_input({{"argsJson", args_json}, {"userId", "u \"q\" \xC3\xA9"}});
+    engine.start(1, "kv.acquire", input.dump());
+    agent_tools::EventEnvelope events = engine.take_envelope();
+    // The entropy refill comes first when the pool is empty; answer it and take the kv call.
+    if ((events.records[3] & 0xff) == static_cast<std::uint32_t>(agent_tools::HostCallKind::random)) {
+      CHECK((events.records[3] & agent_tools::kKvJsonFlag) == 0);  // only kv commands get JSON
+      engine.resume(events.records[1], true, json(std::string(2048, 'a')).dump());
+      events = engine.take_envelope();
+    }
+    return events;
+  };
+  agent_tools::Engine with_json;
+  agent_tools::EventEnvelope events = first_kv_call(with_json, true);
   const std::uint32_t* r = events.records;
-  REQUIRE(events.words > 5);
-  // The entropy refill comes first when the pool is empty; answer it and take the kv call.
-  if ((r[3] & 0xff) == static_cast<std::uint32_t>(agent_tools::HostCallKind::random)) {
-    CHECK((r[3] & agent_tools::kKvJsonFlag) == 0);  // only kv commands get JSON
-    engine.resume(r[1], true, json(std::string(2048, 'a')).dump());
-    events = engine.take_envelope();
-    r = events.records;
-  }
   REQUIRE(r[0] == static_cast<std::uint32_t>(agent_tools::EventTag::call));
   REQUIRE((r[3] & agent_tools::kKvJsonFlag) != 0);
   CHECK((r[3] & 0xff) == static_cast<std::uint32_t>(agent_tools::HostCallKind::kv));
-  std::uint32_t argc = r[4];
-  REQUIRE(events.words == 5 + 2 * (argc + 1));
+  REQUIRE(r[4] == 1);  // one text: the JSON array, and the arguments nowhere else
+  REQUIRE(events.words == 7);
+  json sent = json::parse(std::string_view(events.text + r[5], r[6]));
+
+  agent_tools::Engine plain;
+  events = first_kv_call(plain, false);
+  r = events.records;
+  REQUIRE((r[3] & agent_tools::kKvJsonFlag) == 0);
   json args = json::array();
-  for (std::uint32_t a = 0; a < argc; ++a) args.push_back(std::string(events.text + r[5 + 2 * a], r[6 + 2 * a]));
-  json sent = json::parse(std::string_view(events.text + r[5 + 2 * argc], r[6 + 2 * argc]));
+  for (std::uint32_t a = 0; a < r[4]; ++a) args.push_back(std::string(events.text + r[5 + 2 * a], r[6 + 2 * a]));
   CHECK(sent == args);
   CHECK(args[0] == "EVALSHA");
   CHECK(json::parse(args[5].get<std::string>())["lockId"].get<std::string>().rfind("u \"q\" \xC3\xA9-t-", 0) == 0);
+  agent_tools::Engine& engine = plain;
   // Without the flag (or with false) there is no JSON text.
   engine.start(2, "kv.release", json({{"key", "run:u:t"}, {"owner", {{"lockId", "x"}}}, {"argsJson", false}}).dump());
   events = engine.take_envelope();

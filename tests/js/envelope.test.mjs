@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AgentEngine } from '@growthub/agent-tools/runtime';
+import { KV_SCRIPTS } from '#internal/generated/constants.js';
 
 // Runs one diag.echo whose kv calls each send `args`; the host records what it was given and
 // answers with its arguments joined, which must come back through the core unchanged.
@@ -126,7 +127,7 @@ test('non-kv calls keep their JSON args (sleep, random, now) and done values wit
   assert.deepEqual(value, { tag: { text: 'é "quoted" \n 😀', n: [1, 2.5, null, true] }, results: [null, 'abcdef', 42] });
 });
 
-test('a store that takes JSON gets each lock command also as JSON text, equal to its arguments', async () => {
+test('a store that takes JSON gets each lock command as one JSON text, and the arguments nowhere else', async () => {
   const { KVLockManager } = await import('@growthub/agent-tools/kv');
   const { InMemoryKVStore } = await import('@growthub/agent-tools/adapters');
   const memory = new InMemoryKVStore();
@@ -137,10 +138,10 @@ test('a store that takes JSON gets each lock command also as JSON text, equal to
       plain.push(args);
       return memory.command(args);
     },
-    [Symbol.for('@growthub/agent-tools/kv-command-json')](args, json, signal) {
+    [Symbol.for('@growthub/agent-tools/kv-command-json')](json, signal) {
       assert.equal(signal, undefined);
-      withJson.push([args, json]);
-      return memory.command(args);
+      withJson.push(json);
+      return memory.command(JSON.parse(json));
     },
   };
   const locks = new KVLockManager(store);
@@ -154,8 +155,14 @@ test('a store that takes JSON gets each lock command also as JSON text, equal to
   assert.equal((await locks.acquireKvLock('u', 't', { metadata: { note: 'a "b" é' } })).success, true);
   assert.deepEqual(plain, []);
   assert.equal(withJson.length, 5);
-  for (const [args, json] of withJson) assert.deepEqual(JSON.parse(json), args);
-  assert.match(withJson[0][0][5], /^\{"lockId":"ü \\"quoted\\" \\\\ 😀-t\\n1-/);
+  const commands = withJson.map((json) => JSON.parse(json));
+  assert.deepEqual(commands.map((args) => args[0]), ['EVALSHA', 'EVALSHA', 'EVALSHA', 'EVALSHA', 'EVALSHA']);
+  for (const args of commands) assert.ok(args.every((a) => typeof a === 'string'), 'every argument a string, numbers too');
+  const key = `run:${user}:t\n1`;
+  assert.deepEqual(commands[0].slice(0, 5), ['EVALSHA', KV_SCRIPTS.acquire.sha1, '2', key, `${key}:fence`]);
+  assert.equal(commands[0][6], '5000');
+  assert.match(commands[0][5], /^\{"lockId":"ü \\"quoted\\" \\\\ 😀-t\\n1-/);
+  assert.deepEqual(commands[3], ['EVALSHA', KV_SCRIPTS.release.sha1, '1', key, commands[0][5].slice(0, commands[0][5].indexOf(',') + 1)]);
 });
 
 test('a plain store gets no JSON text: the core writes it only when asked', async () => {

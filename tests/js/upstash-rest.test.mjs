@@ -703,7 +703,7 @@ describe('UpstashRestStore auto-pipelining', () => {
     const answers = [];
     const answer = (token, ok, value) => answers.push([token, ok, value]);
     const commands = [['SET', k('cb:a'), '1'], ['INCR', k('cb:a')], ['INCR', k('cb:a'), 'extra']];
-    const returned = commands.map((args, i) => store[withJson](args, JSON.stringify(args), undefined, answer, `t${i}`));
+    const returned = commands.map((args, i) => store[withJson](JSON.stringify(args), undefined, answer, `t${i}`));
     assert.deepEqual(returned, [undefined, undefined, undefined]);
     assert.deepEqual(answers, [], 'answered when the reply arrives, not before');
     await new Promise((r) => setTimeout(r, 300));
@@ -715,7 +715,7 @@ describe('UpstashRestStore auto-pipelining', () => {
 
     // Cancelled before it starts: answered at once, with CANCELLED.
     const aborted = AbortSignal.abort();
-    store[withJson](['GET', k('cb:a')], JSON.stringify(['GET', k('cb:a')]), aborted, answer, 'gone');
+    store[withJson](JSON.stringify(['GET', k('cb:a')]), aborted, answer, 'gone');
     assert.equal(answers.at(-1)[0], 'gone');
     assert.equal(answers.at(-1)[1], false);
     assert.equal(answers.at(-1)[2].code, 'CANCELLED');
@@ -737,8 +737,8 @@ describe('UpstashRestStore auto-pipelining', () => {
         seen.push([token, ok, value]);
         if (token === 'first') throw new Error('a bug in the caller');
       };
-      store[withJson](['GET', k('cb:a')], JSON.stringify(['GET', k('cb:a')]), undefined, throwing, 'first');
-      store[withJson](['GET', k('cb:a')], JSON.stringify(['GET', k('cb:a')]), undefined, throwing, 'second');
+      store[withJson](JSON.stringify(['GET', k('cb:a')]), undefined, throwing, 'first');
+      store[withJson](JSON.stringify(['GET', k('cb:a')]), undefined, throwing, 'second');
       await new Promise((r) => setTimeout(r, 300));
       assert.deepEqual(seen, [['first', true, '2'], ['second', true, '2']]);
       assert.equal(uncaught.length, 1, 'the caller\'s error is reported, not swallowed');

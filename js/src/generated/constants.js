@@ -44,7 +44,7 @@ export const DEFAULT_LOCK_TTL_SECONDS = 900;
 
 /** How the core's events cross to the driver: each record is a run of 32-bit words whose texts are (offset, length) pairs into one text area, in bytes. Shared by engine.cpp and js/src/engine.js. */
 export const EventTag = Object.freeze({
-  /** tag, call id, op id, kind word, argc, argc texts (kv: one string per argument; other kinds: at most one, the args as JSON text); the kind word is the host call's index, plus KV_JSON_FLAG when one more text follows: the kv args as a JSON array */
+  /** tag, call id, op id, kind word, argc, argc texts (kv: one string per argument; other kinds: at most one, the args as JSON text); the kind word is the host call's index, plus KV_JSON_FLAG for a kv call whose args come as one JSON array text instead (argc is then 1) */
   CALL: 1,
   /** tag, call id: the call is no longer wanted */
   ABORT: 2,
@@ -53,7 +53,7 @@ export const EventTag = Object.freeze({
   /** tag, text (a message: the engine can no longer be trusted) */
   FAULT: 4,
 });
-/** In a call record's kind word: the kv arguments' JSON text follows them. */
+/** In a call record's kind word: the kv arguments are one JSON array text (for a store that sends JSON, so it need not serialise them, and nothing is written twice). */
 export const KV_JSON_FLAG = 256;
 
 /** The Redis scripts of the lock protocol (text and SHA1), for adapters that emulate them. */

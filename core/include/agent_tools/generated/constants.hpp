@@ -90,12 +90,12 @@ inline constexpr std::uint32_t DEFAULT_LOCK_TTL_SECONDS = 900;
 
 /// How the core's events cross to the driver: each record is a run of 32-bit words whose texts are (offset, length) pairs into one text area, in bytes. Shared by engine.cpp and js/src/engine.js.
 enum class EventTag : std::uint32_t {
-  call = 1,  ///< tag, call id, op id, kind word, argc, argc texts (kv: one string per argument; other kinds: at most one, the args as JSON text); the kind word is the host call's index, plus KV_JSON_FLAG when one more text follows: the kv args as a JSON array
+  call = 1,  ///< tag, call id, op id, kind word, argc, argc texts (kv: one string per argument; other kinds: at most one, the args as JSON text); the kind word is the host call's index, plus KV_JSON_FLAG for a kv call whose args come as one JSON array text instead (argc is then 1)
   abort = 2,  ///< tag, call id: the call is no longer wanted
   done = 3,  ///< tag, op id, ok (1: value, 0: error), text (the value's or the error's JSON)
   fault = 4,  ///< tag, text (a message: the engine can no longer be trusted)
 };
-/// In a call record's kind word: the kv arguments' JSON text follows them.
+/// In a call record's kind word: the kv arguments are one JSON array text (for a store that sends JSON, so it need not serialise them, and nothing is written twice).
 inline constexpr std::uint32_t kKvJsonFlag = 256;
 
 /// A Redis script of the lock protocol: its text and the SHA1 that EVALSHA names it by.
