@@ -15,7 +15,8 @@
 // @upstash/redis 1.39 pipelines automatically by default (commands issued in the same tick go out as
 // one POST /pipeline); the peers run with that default, and again with enableAutoPipelining: false
 // ("1 req/command"), which is the same wire shape as "ours (1 req/command)". Each in-flight cycle has
-// its own key, so nothing contends. Per peer: cycles/s, p50/p99 wall time per cycle, HTTP requests per cycle.
+// its own key, so nothing contends. Per peer: cycles/s, p50/p99 wall time per cycle, HTTP requests per
+// cycle, and CPU time per cycle in each process (this client, the fixture, redis-server).
 // Every peer is warmed up first and measured in four parts, in order, in reverse order, and again:
 // a GC pause or a burst of other work on the machine then lands on one part of each peer rather
 // than on one peer. At c=64 the "1 req/command" peers, ten times slower, run a tenth of the cycles.
@@ -28,6 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lock } from '@upstash/lock';
 import { Redis } from '@upstash/redis';
+import { createClient } from 'redis';
 import { KVLockManager } from '@growthub/agent-tools/kv';
 import { InMemoryKVStore, UpstashRestStore } from '@growthub/agent-tools/adapters';
 import { meterCore } from './core-meter.mjs';
@@ -61,9 +63,18 @@ async function startRedisServer() {
     if (i > 100) throw new Error('redis-server did not start');
     await new Promise((r) => setTimeout(r, 50));
   }
+  // redis-server's own CPU time (INFO cpu), in µs: at c=64 every process's cost adds to the wall time.
+  const info = createClient({ url });
+  await info.connect();
   return {
     url,
+    cpuUs: async () => {
+      const text = await info.info('cpu');
+      const seconds = (name) => Number(new RegExp(`${name}:([\\d.]+)`).exec(text)?.[1] ?? NaN);
+      return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6;
+    },
     stop: async () => {
+      await info.quit();
       child.kill();
       await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve()));
       rmSync(dir, { recursive: true, force: true });
@@ -71,7 +82,7 @@ async function startRedisServer() {
   };
 }
 
-// The fixture in its own process; answers 'stats' on stdin with its request counters.
+// The fixture in its own process; answers 'stats' on stdin with its request counters and CPU time.
 const FIXTURE_CHILD = `
 import { startUpstashRestServer } from ${JSON.stringify(FIXTURE)};
 const [redisUrl, token] = process.argv.slice(1);
@@ -79,7 +90,10 @@ const server = await startUpstashRestServer({ redisUrl, token });
 process.stdout.write(JSON.stringify({ url: server.url }) + '\\n');
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (line) => {
-  if (line.startsWith('stats')) process.stdout.write(JSON.stringify({ requests: server.stats.requests, commands: server.stats.commands }) + '\\n');
+  if (line.startsWith('stats')) {
+    const cpu = process.cpuUsage();
+    process.stdout.write(JSON.stringify({ requests: server.stats.requests, commands: server.stats.commands, cpuUs: cpu.user + cpu.system }) + '\\n');
+  }
 });
 process.stdin.on('end', async () => { await server.close(); process.exit(0); });
 `;
@@ -217,19 +231,37 @@ export async function benchKv({ plan = [{ concurrency: 1, cycles: 4_000, warmup:
       // every peer alike instead of on whichever runs first.
       const entries = Object.entries(all);
       for (const [peer, makeCycle] of entries) await run(makeCycle, concurrency, cyclesFor(peer, concurrency, warmup));
-      const parts = Object.fromEntries(entries.map(([peer]) => [peer, { runs: [], requests: 0, cycles: 0 }]));
+      const parts = Object.fromEntries(entries.map(([peer]) => [peer, { runs: [], requests: 0, cycles: 0, cpuUs: { client: 0, fixture: 0, redis: 0 } }]));
       for (let part = 0; part < PARTS; part++) {
         for (const [peer, makeCycle] of part % 2 ? [...entries].reverse() : entries) {
           const share = Math.round(cyclesFor(peer, concurrency, cycles) / PARTS);
           const before = await fixture.stats();
+          const redisBefore = await redis.cpuUs();
+          const clientBefore = process.cpuUsage();
           parts[peer].runs.push(await run(makeCycle, concurrency, share));
+          const client = process.cpuUsage(clientBefore);
+          const redisAfter = await redis.cpuUs();
           const after = await fixture.stats();
           parts[peer].requests += after.requests - before.requests;
           parts[peer].cycles += share;
+          const cpu = parts[peer].cpuUs;
+          cpu.client += client.user + client.system;
+          cpu.fixture += after.cpuUs - before.cpuUs;
+          cpu.redis += redisAfter - redisBefore;
         }
       }
       const results = {};
-      for (const [peer, part] of Object.entries(parts)) results[peer] = { ...combine(part.runs), httpPerCycle: part.requests / part.cycles, cycles: part.cycles };
+      for (const [peer, part] of Object.entries(parts)) {
+        const perCycle = (us) => us / part.cycles;
+        results[peer] = {
+          ...combine(part.runs),
+          httpPerCycle: part.requests / part.cycles,
+          cycles: part.cycles,
+          clientCpuUs: perCycle(part.cpuUs.client),
+          fixtureCpuUs: perCycle(part.cpuUs.fixture),
+          redisCpuUs: perCycle(part.cpuUs.redis),
+        };
+      }
       // Per part, ours against the peers' same part: how far one short run can stray.
       const partRatio = (peer, other, f) => parts[peer].runs.map((run_, i) => f(run_, parts[other].runs[i]));
       const p50Of = (run_) => quantile(Array.from(run_.times).sort((a, b) => a - b), 0.5);
@@ -245,6 +277,10 @@ export async function benchKv({ plan = [{ concurrency: 1, cycles: 4_000, warmup:
           p50Ms: r.p50Ms,
           p99Ms: r.p99Ms,
           httpPerCycle: r.httpPerCycle,
+          // CPU µs per cycle in each process (client: this one, including V8's helper threads).
+          clientCpuUs: r.clientCpuUs,
+          fixtureCpuUs: r.fixtureCpuUs,
+          redisCpuUs: r.redisCpuUs,
           p50VsFloor: r.p50Ms / floor.p50Ms,
           p50VsFloor1Req: r.p50Ms / plainFloor.p50Ms,
           tputVsUpstashLock: r.cyclesPerSec / lock.cyclesPerSec,
