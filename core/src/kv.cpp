@@ -17,7 +17,7 @@ namespace {
 
 // The inputs are read in place (FieldViews): the operation owns its input text, and the lock
 // operations' fields are views into it for as long as the operation runs.
-// {"argsJson": true}: the store wants each command as JSON text too (OpContext::send_kv_json).
+// {"argsJson": true}: the store wants each command as one JSON text (OpContext::send_kv_json).
 FieldViews read_input(OpContext& ctx, std::string& text, std::string_view what) {
   FieldViews input = FieldViews::parse(text, ErrorCode::invalid_argument, what);
   const FieldView& json = input["argsJson"];
@@ -419,38 +419,27 @@ struct Attempt {
   std::optional<std::int64_t> remaining_ms;  // the holder's PTTL when known
 };
 
-Task<Attempt> acquire_outcome(OpContext& ctx, std::string_view key, std::string_view value, std::string text);
-
-Task<Attempt> try_acquire(OpContext& ctx, bool basic, std::string_view key, std::string_view value, std::int64_t ttl_ms) {
+// One acquire attempt on a store without scripts: SET NX, and on refusal GET the holder.
+Task<Attempt> set_nx_acquire(OpContext& ctx, std::string_view key, std::string_view value, std::int64_t ttl_ms) {
   Attempt attempt;
-  if (basic) {
-    Reply set = co_await command(ctx, KvCommand().add("SET").add(key).add(value).add("NX").add("PX").add(ttl_ms));
-    if (set.is_string("OK")) {
-      attempt.acquired = true;
-    } else if (set.is_null()) {
-      attempt.holder = co_await command(ctx, KvCommand().add("GET").add(key));
-      attempt.holder_raw = attempt.holder.raw;
-      attempt.acquired = attempt.holder.is_string(value);  // our own earlier write, replayed by a retry
-    } else {
-      bad_reply("SET NX", set.raw);
-    }
-    co_return attempt;
+  Reply set = co_await command(ctx, KvCommand().add("SET").add(key).add(value).add("NX").add("PX").add(ttl_ms));
+  if (set.is_string("OK")) {
+    attempt.acquired = true;
+  } else if (set.is_null()) {
+    attempt.holder = co_await command(ctx, KvCommand().add("GET").add(key));
+    attempt.holder_raw = attempt.holder.raw;
+    attempt.acquired = attempt.holder.is_string(value);  // our own earlier write, replayed by a retry
+  } else {
+    bad_reply("SET NX", set.raw);
   }
-  KvCommand script = script_command(kv_scripts::acquire, 2);
-  script.add(key).add(key, kFenceSuffix).add(value).add(ttl_ms);
-  std::string text = co_await run_script(ctx, kv_scripts::acquire, script);
-  co_return co_await acquire_outcome(ctx, key, value, std::move(text));
+  co_return attempt;
 }
 
-// The acquire script's reply text read into an Attempt: the fence, or [holder, pttl].
+// The acquire script's reply text read into an Attempt, when it is not a plain integer (the
+// fence, which acquire reads itself without this coroutine): the fence in another spelling, or
+// [holder, pttl].
 Task<Attempt> acquire_outcome(OpContext& ctx, std::string_view key, std::string_view value, std::string text) {
   Attempt attempt;
-  std::int64_t fence = 0;
-  if (integer_reply_text(text, fence)) {
-    attempt.acquired = true;  // the common case
-    attempt.fence = fence;
-    co_return attempt;
-  }
   Reply reply = parse_reply(std::move(text));
   if (reply.type != Reply::Type::array) {
     // The fence in a spelling the fast path leaves out (a decimal string, 5.0); else a bad reply.
@@ -558,16 +547,16 @@ Task<std::string> acquire(OpContext& ctx, std::string input_text) {
     owner.value_into(value, expires_at);
     Attempt attempt;
     if (basic) {
-      attempt = co_await try_acquire(ctx, basic, key, value, ttl_ms);
+      attempt = co_await set_nx_acquire(ctx, key, value, ttl_ms);
     } else {
-      // try_acquire's script path written out here (see run_script).
+      // run_script written out here: each coroutine layer costs a frame and a resumption.
       KvCommand script = script_command(kv_scripts::acquire, 2);
       script.add(key).add(key, kFenceSuffix).add(value).add(ttl_ms);
       std::string text = co_await ctx.kv(script);
       if (may_be_error(text)) text = co_await script_error_reply(ctx, kv_scripts::acquire, script, std::move(text));
       std::int64_t fence = 0;
       if (integer_reply_text(text, fence)) {
-        attempt.acquired = true;
+        attempt.acquired = true;  // the common case: the fence
         attempt.fence = fence;
       } else {
         attempt = co_await acquire_outcome(ctx, key, value, std::move(text));
@@ -633,6 +622,18 @@ std::int64_t script_status(std::string text, const char* what) {
   return status;
 }
 
+// The release or extend script's call: the lock key, what the holder's value must be or start
+// with, extend's new TTL and value, and "exact" where the whole value must match (the scripts
+// match a prefix otherwise).
+KvCommand owner_script_call(const KvScript& script, std::string_view key, const Owner& owner, std::string_view expected,
+                            bool renew = false, std::int64_t ttl_ms = 0, std::string_view new_value = {}) {
+  KvCommand call = script_command(script, 1);
+  call.add(key).add(expected);
+  if (renew) call.add(ttl_ms).add(new_value);
+  if (!owner.prefix) call.add("exact");
+  return call;
+}
+
 // Release or extend, owner-checked: 1 done, 0 no lock, -1 someone else's lock. `expected` is what
 // the stored value must be or start with (Owner::write_expected); `new_value` the value extend
 // writes.
@@ -652,10 +653,7 @@ Task<std::int64_t> owner_checked(OpContext& ctx, bool basic, std::string_view ke
   }
   const char* what = release ? "release" : "extend";
   const KvScript& script = release ? kv_scripts::release : kv_scripts::extend;
-  KvCommand call = script_command(script, 1);
-  call.add(key).add(expected);
-  if (!release) call.add(ttl_ms).add(new_value);
-  if (!owner.prefix) call.add("exact");  // the scripts match a prefix unless told otherwise
+  KvCommand call = owner_script_call(script, key, owner, expected, !release, ttl_ms, new_value);
   co_return script_status(co_await run_script(ctx, script, call), what);
 }
 
@@ -674,9 +672,7 @@ Task<std::string> release(OpContext& ctx, std::string input_text) {
     status = co_await owner_checked(ctx, basic, key, owner, true, 0, expected, {});
   } else {
     // owner_checked's script path written out here (see run_script).
-    KvCommand call = script_command(kv_scripts::release, 1);
-    call.add(key).add(expected);
-    if (!owner.prefix) call.add("exact");
+    KvCommand call = owner_script_call(kv_scripts::release, key, owner, expected);
     std::string text = co_await ctx.kv(call);
     if (may_be_error(text)) text = co_await script_error_reply(ctx, kv_scripts::release, call, std::move(text));
     status = script_status(std::move(text), "release");

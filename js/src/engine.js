@@ -21,11 +21,11 @@ const KV = HostCall.indexOf('kv');
 export const runText = Symbol('runText');
 
 /**
- * Internal: a host's KV function in callback form, `host[kvAnswering](json, signal, answer, token)`,
- * for calls whose arguments come as one JSON text (KV_JSON_FLAG). It calls `answer(token, ok, value)` once
- * (possibly synchronously) instead of returning a promise: that spares each command a promise
- * and its two reactions, about 330 bytes of garbage per command (6% of a lock cycle's allocation
- * over REST; the time it saves is below this machine's noise).
+ * Internal: a host's KV function in callback form, `host[kvAnswering](json, signal, answer,
+ * token)`, for calls whose arguments come as one JSON text (KV_JSON_FLAG). It calls
+ * `answer(token, ok, value)` once (possibly synchronously) instead of returning a promise: that
+ * spares each command a promise and its two reactions, about 330 bytes of garbage per command (6%
+ * of a lock cycle's allocation over REST; the time it saves is below this machine's noise).
  */
 export const kvAnswering = Symbol('kvAnswering');
 
@@ -317,12 +317,15 @@ export class AgentEngine {
     // runs to its end, bounded by the adapter's timeout, and its reply is ignored.
     let result;
     try {
-      if (json !== undefined && op.host[kvAnswering]) {
-        op.host[kvAnswering](json, op.signal, this.#answer, call);
-        return;
+      if (json !== undefined) {
+        if (op.host[kvAnswering]) {
+          op.host[kvAnswering](json, op.signal, this.#answer, call);
+          return;
+        }
+        args = JSON.parse(json); // a host without the JSON form gets the arguments as usual
       }
       const host = op.host[kind] ? op.host : platformHost; // called as a method, as it always was
-      result = json === undefined ? host[kind](args, op.signal) : host[kind](args, op.signal, json);
+      result = host[kind](args, op.signal);
     } catch (failure) {
       this.#reply(call, false, failure);
       return;

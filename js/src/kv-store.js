@@ -11,8 +11,8 @@ import { ErrorCode } from './generated/constants.js';
 const commandWithJson = Symbol.for('@growthub/agent-tools/kv-command-json');
 
 /**
- * @returns {{ host: { kv(args: string[], signal: AbortSignal, json?: string): unknown }, mode: 'script' | 'basic',
- *   argsJson: boolean }}
+ * @returns {{ host: { kv(args: string[], signal: AbortSignal): unknown }, mode: 'script' | 'basic',
+ *   argsJson: boolean }}  (with argsJson, the host also has the driver's callback form, kvAnswering)
  */
 export function resolveKvStore(store) {
   let protocol = null;
@@ -28,9 +28,10 @@ export function resolveKvStore(store) {
     throw new AgentToolsError(ErrorCode.INVALID_ARGUMENT,
       'kvStore must have command(args), be an @upstash/redis, @vercel/kv or node-redis client, or have get/set/delete');
   }
+  const kv = (args, signal) => protocol.command(args, signal);
   if (typeof protocol[commandWithJson] === 'function') {
     const host = {
-      kv: (args, signal, json) => (json === undefined ? protocol.command(args, signal) : protocol[commandWithJson](json, signal)),
+      kv, // commands the core sends as arguments (none of the lock operations' with argsJson)
       // The driver's callback form (see engine.js): a store that takes `answer` returns undefined
       // and calls it; one that returns a promise is bridged here.
       [kvAnswering](json, signal, answer, token) {
@@ -42,5 +43,5 @@ export function resolveKvStore(store) {
     };
     return { host, mode, argsJson: true };
   }
-  return { host: { kv: (args, signal) => protocol.command(args, signal) }, mode, argsJson: false };
+  return { host: { kv }, mode, argsJson: false };
 }

@@ -78,7 +78,7 @@ export class KVLockManager {
     this.#mode = mode;
     this.#argsJson = argsJson;
     // The inputs' common tail: the mode, `compact` (the core's short results, read below; see
-    // kv.cpp compact_result) and, for stores that send JSON, `argsJson` (each command's JSON too).
+    // kv.cpp compact_result) and, for stores that send JSON, `argsJson` (each command as one JSON text).
     this.#tailJson = `,"mode":${JSON.stringify(mode)},"compact":true${argsJson ? ',"argsJson":true' : ''}}`;
     this.#defaultTTL = options.defaultTTL || DEFAULT_LOCK_TTL_SECONDS;
     this.#keyPrefix = options.keyPrefix || 'run';
