@@ -7,6 +7,7 @@ import { loadWasmModule } from '#wasm-module';
 import { AgentToolsError, describeHostFailure, errorFromCore } from './errors.js';
 import { ErrorCode, EventTag, HostCall, KV_JSON_FLAG, MAX_MESSAGE_BYTES } from './generated/constants.js';
 import { platformHost } from './host.js';
+import { SlotTable } from './tables.js';
 
 const disposeSymbol = Symbol.dispose ?? Symbol.for('Symbol.dispose');
 const encoder = new TextEncoder();
@@ -77,8 +78,7 @@ export class AgentEngine {
   #wasm;
   #handle;
   #address; // the C++ engine's address, for the plain exports that take inputs
-  #ops = new Map(); // op id -> { resolve, reject, host, signal, onAbort }
-  #inflight = new Map(); // call id -> the operation whose host call it is
+  #ops = new SlotTable(); // op id -> { id, resolve, reject, host, signal, onAbort }
   #timers = new Map(); // call id -> timer of a sleep the driver performs itself
   #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order:
   // four entries each (method, id, arg, document), so queuing allocates no array per input
@@ -87,7 +87,6 @@ export class AgentEngine {
   #records = new Uint32Array(256); // the last input's records, copied out of wasm memory
   #text = ''; // the last input's text when it is all ASCII (byte offsets are string offsets)
   #bytes = null; // else a copy of its bytes, each text decoded on its own
-  #nextOp = 1;
   #inCore = false;
   #disposed = false;
   #answer = (call, ok, value) => this.#reply(call, ok, value); // kvAnswering's callback
@@ -121,13 +120,12 @@ export class AgentEngine {
       if (signal?.aborted) throw new AgentToolsError(ErrorCode.CANCELLED, 'operation cancelled before it started');
       const opName = String(name);
       const document = checkedDocument(text ?? encodeJson(input, 'input', ErrorCode.INVALID_ARGUMENT));
-      const id = this.#allocateOpId();
-      const op = { resolve, reject, host, signal, onAbort: null };
+      const op = { id: 0, resolve, reject, host, signal, onAbort: null };
+      const id = this.#ops.add(op);
       if (signal) {
         op.onAbort = () => this.#cancel(id);
         signal.addEventListener('abort', op.onAbort, { once: true });
       }
-      this.#ops.set(id, op);
       this.#drive('start', id, opName, document);
     });
   }
@@ -135,7 +133,7 @@ export class AgentEngine {
   /** Counters from the core and the wasm allocator's bytes in use. */
   stats() {
     if (this.#disposed) return { liveOperations: 0, pendingCalls: 0, disposed: true };
-    return { ...JSON.parse(this.#handle.stats()), inflightHostCalls: this.#inflight.size, disposed: false };
+    return { ...JSON.parse(this.#handle.stats()), disposed: false };
   }
 
   /** Rejects every pending operation with DISPOSED, aborts its host calls, frees the engine. */
@@ -143,11 +141,10 @@ export class AgentEngine {
     if (this.#disposed) return;
     this.#disposed = true;
     finalizer?.unregister(this);
-    this.#inflight.clear();
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
     const error = new AgentToolsError(ErrorCode.DISPOSED, 'the engine was disposed while the operation was pending');
-    for (const id of [...this.#ops.keys()]) this.#settle(id, error);
+    for (const id of this.#ops.ids()) this.#settle(id, error);
     this.#handle.delete();
   }
 
@@ -268,10 +265,9 @@ export class AgentEngine {
         }
         case ABORT: {
           // The core drops a call when its operation is cancelled (the caller's signal, which
-          // the host function already holds, has fired) or over; a late reply is then ignored.
+          // the host function already holds, has fired) or over; it ignores a late reply.
           const call = r[i + 1];
           i += 2;
-          this.#inflight.delete(call);
           const timer = this.#timers.get(call);
           if (timer !== undefined) {
             clearTimeout(timer);
@@ -301,7 +297,6 @@ export class AgentEngine {
 
   #perform(call, opId, kind, args, json) {
     const op = this.#ops.get(opId);
-    this.#inflight.set(call, op);
     if (kind === 'sleep' && !op.host.sleep) {
       // The driver's own timer, cleared by the core's abort event: no abort listener per sleep.
       this.#timers.set(call, setTimeout(() => {
@@ -340,8 +335,10 @@ export class AgentEngine {
     }
   }
 
+  // A reply to a call the core has dropped (aborted, or answered twice) is fed all the same: the
+  // core knows its calls and ignores it (counted in stats().staleReplies).
   #reply(call, ok, value) {
-    if (this.#disposed || !this.#inflight.delete(call)) return; // aborted meanwhile
+    if (this.#disposed) return;
     let document;
     try {
       document = checkedDocument(ok ? encodeJson(value, 'host reply', ErrorCode.HOST_BAD_REPLY) : JSON.stringify(describeHostFailure(value)));
@@ -353,23 +350,15 @@ export class AgentEngine {
   }
 
   #cancel(id) {
-    if (!this.#disposed && this.#ops.has(id)) this.#drive('cancel', id, null, null);
+    if (!this.#disposed && this.#ops.get(id)) this.#drive('cancel', id, null, null);
   }
 
   #settle(id, error, value) {
-    const op = this.#ops.get(id);
+    const op = this.#ops.remove(id);
     if (!op) return;
-    this.#ops.delete(id);
     if (op.onAbort) op.signal.removeEventListener('abort', op.onAbort);
     if (error) op.reject(error);
     else op.resolve(value);
-  }
-
-  #allocateOpId() {
-    do {
-      this.#nextOp = this.#nextOp >= 0xffffffff ? 1 : this.#nextOp + 1;
-    } while (this.#ops.has(this.#nextOp));
-    return this.#nextOp;
   }
 
   // Writes a document (text, or UTF-8 bytes when large: see checkedDocument) after `prefix`, an

@@ -7,6 +7,7 @@ import { defaultEngineIfReady, getDefaultEngine, runText } from './engine.js';
 import { AgentToolsError } from './errors.js';
 import { DEFAULT_LOCK_TTL_SECONDS, ErrorCode } from './generated/constants.js';
 import { resolveKvStore } from './kv-store.js';
+import { ReusedKeyMap } from './tables.js';
 
 export { DEFAULT_LOCK_TTL_SECONDS, InMemoryKVStore };
 
@@ -64,7 +65,7 @@ export class KVLockManager {
   #defaultTTL;
   #keyPrefix;
   #engine;
-  #owners = new Map(); // lock key -> owner proof returned by the core on acquire
+  #owners = new ReusedKeyMap(); // lock key -> owner proof returned by the core on acquire (see tables.js)
 
   /**
    * @param kvStore a Redis-protocol store, an @upstash/redis / @vercel/kv / node-redis client, or
@@ -161,7 +162,8 @@ export class KVLockManager {
       const ownerJson = options.lockId ? `{"lockId":${quote(options.lockId)}}` : quote(owner);
       status = await this.#runText('kv.release', `{"key":${quote(key)},"owner":${ownerJson}`, options.signal);
     }
-    if (this.#owners.get(key) === owner && status !== -1) this.#owners.delete(key);
+    // Whatever the answer, a proof with this lock id is spent: released, gone, or someone else's now.
+    if (this.#owners.get(key)?.lockId === owner.lockId) this.#owners.clear(key);
     return status === 1;
   }
 

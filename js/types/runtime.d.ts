@@ -60,7 +60,6 @@ export interface EngineStats {
   /** Bytes the wasm allocator has handed out and not yet taken back. */
   heapInUse?: number;
   heapReserved?: number;
-  inflightHostCalls?: number;
   disposed: boolean;
 }
 

@@ -316,6 +316,35 @@ describe('the original API (drop-in)', () => {
     assert.equal(await a.checkKvLock('u', 't'), null);
   });
 
+  test('a spent owner proof is forgotten: released by lockId, or taken over, a later release sends nothing', async () => {
+    const memory = new InMemoryKVStore();
+    let commands = 0;
+    const store = { command: (args, signal) => { commands++; return memory.command(args, signal); } };
+    const m = new KVLockManager(store, { keyPrefix: 'spent' });
+
+    const lock = await m.acquireKvLock('u', 't');
+    assert.equal(await m.releaseKvLock('u', 't', { lockId: lock.lockId }), true);
+    let before = commands;
+    assert.equal(await m.releaseKvLock('u', 't'), false);
+    assert.equal(commands, before, 'no proof left for a release without lockId');
+
+    // Its lock vanished (here deleted behind its back) and someone else took the key.
+    await m.acquireKvLock('u', 'taken');
+    await memory.command(['DEL', m.makeKvLockKey('u', 'taken')]);
+    const other = new KVLockManager(store, { keyPrefix: 'spent' });
+    assert.equal((await other.acquireKvLock('u', 'taken')).success, true);
+    assert.equal(await m.releaseKvLock('u', 'taken'), false, "the owner check refuses: it is the other's lock");
+    before = commands;
+    assert.equal(await m.releaseKvLock('u', 'taken'), false);
+    assert.equal(commands, before, 'the refused proof is not tried again');
+    assert.equal(await other.releaseKvLock('u', 'taken'), true);
+
+    // A release by another lock's id leaves this manager's own proof in place.
+    const mine = await m.acquireKvLock('u', 'kept');
+    assert.equal(await m.releaseKvLock('u', 'kept', { lockId: `${mine.lockId}-not` }), false);
+    assert.equal(await m.releaseKvLock('u', 'kept'), true);
+  });
+
   test('a store whose set fails but whose get finds nothing reports {lockedAt: "unknown"}', async () => {
     const store = { get: async () => null, set: async () => false, delete: async () => false };
     const r = await new KVLockManager(store).acquireKvLock('u', 't');
