@@ -25,6 +25,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lock } from '@upstash/lock';
@@ -82,9 +84,17 @@ async function startRedisServer() {
   };
 }
 
-// The fixture in its own process; answers 'stats' on stdin with its request counters and CPU time.
+// A full garbage collection, on demand even without --expose-gc.
+const GC_SOURCE = `(globalThis.gc ?? (v8.setFlagsFromString('--expose-gc'), vm.runInNewContext('gc')))`;
+const collectGarbage = (globalThis.gc ?? (setFlagsFromString('--expose-gc'), runInNewContext('gc')));
+
+// The fixture in its own process; answers 'stats' on stdin with its request counters and CPU time,
+// and 'gc' with a full collection.
 const FIXTURE_CHILD = `
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { startUpstashRestServer } from ${JSON.stringify(FIXTURE)};
+const collectGarbage = ${GC_SOURCE};
 const [redisUrl, token] = process.argv.slice(1);
 const server = await startUpstashRestServer({ redisUrl, token });
 process.stdout.write(JSON.stringify({ url: server.url }) + '\\n');
@@ -93,6 +103,9 @@ process.stdin.on('data', (line) => {
   if (line.startsWith('stats')) {
     const cpu = process.cpuUsage();
     process.stdout.write(JSON.stringify({ requests: server.stats.requests, commands: server.stats.commands, cpuUs: cpu.user + cpu.system }) + '\\n');
+  } else if (line.startsWith('gc')) {
+    collectGarbage();
+    process.stdout.write('{}\\n');
   }
 });
 process.stdin.on('end', async () => { await server.close(); process.exit(0); });
@@ -117,6 +130,7 @@ async function startFixture(redisUrl) {
   return {
     url,
     stats: () => { const p = next(); child.stdin.write('stats\n'); return p; },
+    collectGarbage: () => { const p = next(); child.stdin.write('gc\n'); return p; },
     close: async () => { child.stdin.end(); await new Promise((resolve) => child.once('exit', resolve)); },
   };
 }
@@ -235,6 +249,11 @@ export async function benchKv({ plan = [{ concurrency: 1, cycles: 4_000, warmup:
       for (let part = 0; part < PARTS; part++) {
         for (const [peer, makeCycle] of part % 2 ? [...entries].reverse() : entries) {
           const share = Math.round(cyclesFor(peer, concurrency, cycles) / PARTS);
+          // Each part starts on clean heaps, so that no peer pays for the garbage of the one before
+          // it (the order puts a different neighbour before each peer, and the one-request-per-
+          // command peers leave far more garbage than the others).
+          await fixture.collectGarbage();
+          collectGarbage();
           const before = await fixture.stats();
           const redisBefore = await redis.cpuUs();
           const clientBefore = process.cpuUsage();
