@@ -1,12 +1,10 @@
 // Tables for the driver's hot paths, where entries come and go with every operation.
 //
-// Why not a Map: a Map that gains and loses entries all the time rehashes its table every few
-// dozen changes, and V8 links each obsolete table to its successor (for iterators still walking
-// it). Once one table of that chain is in the old generation, the scavenger treats it as live, so
-// every later table and every value it names (an operation's promise, closures, result) survives
-// the scavenges that should free it and is promoted. In the lock benchmark that promoted ~1 MB per
-// scavenge instead of ~60 KB, and the GC took about a quarter of the client's CPU per lock cycle.
-// Neither table below ever deletes a Map entry in steady state.
+// Not a Map: one that gains and loses entries all the time rehashes every few dozen changes, and
+// V8 links each obsolete table to its successor (for live iterators). Once a table of that chain is
+// promoted, every later table and every value it names (an operation's promise and closures)
+// survives the scavenges that should free it. In the lock benchmark that promoted ~1 MB per
+// scavenge instead of ~60 KB, and a lock cycle cost the client about a fifth more CPU.
 import { AgentToolsError } from './errors.js';
 import { ErrorCode } from './generated/constants.js';
 
@@ -15,15 +13,14 @@ const SLOT_MASK = (1 << SLOT_BITS) - 1;
 const MAX_GENERATION = 0xfff;
 
 /**
- * Values under ids the table assigns: an array of slots and a free list. An id is
- * generation · 2^20 + slot, so a slot's next value gets a new id and a stale id finds nothing
- * (until a slot has been reused 4095 times). Ids are never 0 and fit a uint32. Each value is an
- * object; the table records its id as `value.id`.
+ * Objects under ids the table assigns (recorded as `value.id`): slots and a free list. An id is
+ * generation · 2^20 + slot, so a stale id finds nothing until its slot is reused 4095 times. Ids
+ * are never 0 and fit a uint32.
  */
 export class SlotTable {
   #slots = []; // slot -> value, or undefined when free
   #generations = []; // slot -> generation of its current or last id
-  #free = []; // free slots, reused last-in first-out (a warm slot stays in cache)
+  #free = []; // free slots, last in first out
   #size = 0;
 
   get size() {
@@ -73,10 +70,9 @@ export class SlotTable {
 }
 
 /**
- * A Map for keys that come back (a lock key is taken and released over and over): clearing a key
- * leaves its entry in place, undefined, so using the key again costs no rehash. Cleared keys are
- * swept out, into a new Map, once they outnumber the live ones, so keys that never come back do
- * not accumulate.
+ * A Map for keys that come back (a lock key, taken and released over and over): clearing a key
+ * leaves its entry, undefined, so reusing it costs no rehash. Cleared keys are swept into a new Map
+ * once they outnumber the live ones.
  */
 export class ReusedKeyMap {
   #map = new Map();
