@@ -89,12 +89,13 @@ test('one input with many events: cancelling an operation aborts its call and fi
   t.after(() => engine.dispose());
   const controller = new AbortController();
   let signalSeen;
+  let answerLate;
   const pending = engine.run('diag.echo', { calls: [{ kind: 'kv', args: ['GET', 'é'] }] }, {
     signal: controller.signal,
     host: {
       kv(args, signal) {
         signalSeen = signal;
-        return new Promise(() => {});
+        return new Promise((resolve) => { answerLate = resolve; }); // ignores its signal
       },
     },
   });
@@ -103,6 +104,14 @@ test('one input with many events: cancelling an operation aborts its call and fi
   await assert.rejects(pending, (e) => e.code === 'CANCELLED');
   assert.equal(signalSeen, controller.signal);
   assert.equal(engine.stats().pendingCalls, 0);
+  // The host answers anyway: the core knows the call is gone and drops the reply.
+  const stale = engine.stats().staleReplies;
+  answerLate('too late');
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  assert.equal(engine.stats().staleReplies, stale + 1);
+  assert.equal(engine.stats().liveOperations, 0);
+  const after = await engine.run('diag.echo', { calls: [] });
+  assert.ok(after, 'the engine keeps working');
 });
 
 test('non-kv calls keep their JSON args (sleep, random, now) and done values with any text parse back', async (t) => {
