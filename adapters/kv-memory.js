@@ -914,10 +914,9 @@ export class InMemoryKVStore {
 }
 
 /**
- * Lua's `v == ARGV[1] or (ARGV[2] == 'prefix' and string.sub(v, 1, #ARGV[1]) == ARGV[1])`.
- * (`mode` is only ever defined when `holder` is: ARGV has no holes.)
+ * The scripts' ownership test, Lua's `v == ARGV[1] or (<mode> ~= 'exact' and string.sub(v, 1,
+ * #ARGV[1]) == ARGV[1])`: true, false, or null where that Lua fails (#ARGV[1] of a nil ARGV[1]).
  */
-// The scripts' ownership test: true, false, or null where the Lua fails (#ARGV[1] of a nil ARGV[1]).
 function isHolder(value, holder, mode) {
   if (value === holder) return true;
   if (mode === 'exact') return false;

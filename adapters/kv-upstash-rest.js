@@ -236,7 +236,7 @@ export class UpstashRestStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#command(args[0], args, json, signal);
+    return this.#command(args, json, signal);
   }
 
   // command() for the lock operations, given as the JSON text of the args array, which the core
@@ -244,13 +244,11 @@ export class UpstashRestStore {
   // `answer`, the reply goes to answer(token, ok, value) instead of a promise (undefined is
   // returned): the driver's own callback, which saves each command a promise and its reactions.
   [commandWithJson](json, signal, answer, token) {
-    // The core's command names are plain words: the name is the first string as it stands.
-    const name = json.startsWith('["') ? json.slice(2, json.indexOf('"', 2)) : '';
-    return this.#command(name, null, json, signal, typeof answer === 'function' ? answer : null, token);
+    return this.#command(null, json, signal, typeof answer === 'function' ? answer : null, token);
   }
 
   // `args` may be null (a command given as JSON only); it is then parsed only when needed.
-  #command(name, args, json, signal, answer = null, token = undefined) {
+  #command(args, json, signal, answer = null, token = undefined) {
     if (signal?.aborted) {
       if (!answer) return Promise.reject(cancelled());
       answer(token, false, cancelled());
@@ -258,7 +256,6 @@ export class UpstashRestStore {
     }
     const mayRetry = this.#retryNonIdempotent || isReadOnlyCommand(args ?? parseJson(json));
     const entry = {
-      name, // upper-cased only for an error message
       json,
       maxAttempts: 1 + (mayRetry ? this.#retries : 0),
       signal,
@@ -394,7 +391,7 @@ export class UpstashRestStore {
 
   #exhausted(entry, failure, attempts) {
     const count = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
-    return new AgentToolsError(failure.code, this.#scrub(`Upstash REST ${String(entry.name).toUpperCase()} failed after ${count}: ${failure.reason}`), {
+    return new AgentToolsError(failure.code, this.#scrub(`Upstash REST ${commandName(entry.json)} failed after ${count}: ${failure.reason}`), {
       details: failure.status === undefined ? { attempts } : { attempts, status: failure.status },
     });
   }
@@ -574,6 +571,12 @@ function sleep(ms, signal) {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+// A command's name, from its JSON text, for an error message.
+function commandName(json) {
+  const args = parseJson(json);
+  return String(Array.isArray(args) ? args[0] : '').toUpperCase();
 }
 
 function parseJson(text) {

@@ -220,9 +220,9 @@ void write_stored_metadata(JsonWriter& out, const Reply& value, std::string_view
   out.raw(value.text);
 }
 
-// The success replies of the scripts -- an integer -- read without
-// building a Reply. Anything else (false) takes the general path, parse_reply, which also
-// reports malformed text exactly as it always has.
+// The scripts' success replies, integers, are read without building a Reply. Anything else
+// (false) takes the general path, parse_reply, which also reports malformed text exactly as it
+// always has.
 
 // A plain integer (what read_reply reads as Reply::Type::integer).
 bool read_plain_integer(JsonReader& reader, std::int64_t& value) {

@@ -21,10 +21,9 @@ export class SlotTable {
   #slots = []; // slot -> value, or undefined when free
   #generations = []; // slot -> generation of its current or last id
   #free = []; // free slots, last in first out
-  #size = 0;
 
   get size() {
-    return this.#size;
+    return this.#slots.length - this.#free.length;
   }
 
   /** Stores `value` under a new id, sets value.id to it and returns it. */
@@ -42,7 +41,6 @@ export class SlotTable {
     this.#generations[slot] = generation;
     value.id = generation * (SLOT_MASK + 1) + slot;
     this.#slots[slot] = value;
-    this.#size++;
     return value.id;
   }
 
@@ -58,7 +56,6 @@ export class SlotTable {
     if (value === undefined || value.id !== id) return undefined;
     this.#slots[slot] = undefined;
     this.#free.push(slot);
-    this.#size--;
     return value;
   }
 
