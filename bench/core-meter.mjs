@@ -6,7 +6,7 @@
 // first call, which would also replace a wrapper installed before that.
 import { loadWasm } from '@growthub/agent-tools/runtime';
 
-const INPUTS = ['_agent_tools_start', '_agent_tools_resume', '_agent_tools_cancel'];
+const INPUTS = ['_agent_tools_feed'];
 
 export async function meterCore() {
   const wasm = await loadWasm();

@@ -18,6 +18,7 @@ const scripts = Object.entries(spec.kvScripts).filter(([name]) => !name.startsWi
 });
 const values = { ...spec.limits, ...spec.defaults };
 const { tags: eventTags, kvJsonFlag: [kvJsonFlag, kvJsonDoc] } = spec.eventRecords;
+const { kinds: inputKinds, words: inputWords } = spec.inputRecords;
 
 function cpp() {
   const codes = spec.errorCodes;
@@ -61,6 +62,12 @@ ${kinds.map(([n]) => `    case HostCallKind::${n}: return "${n}";`).join('\n')}
 
 ${Object.entries(values).map(([n, [v, d]]) => `/// ${d}\ninline constexpr std::uint32_t ${n} = ${v};`).join('\n')}
 
+/// ${spec.inputRecords.$doc}
+enum class InputKind : std::uint32_t {
+${inputKinds.map(([n, v, d]) => `  ${n} = ${v},  ///< ${d}`).join('\n')}
+};
+inline constexpr std::uint32_t kInputRecordWords = ${inputWords};
+
 /// ${spec.eventRecords.$doc}
 enum class EventTag : std::uint32_t {
 ${eventTags.map(([n, v, d]) => `  ${n} = ${v},  ///< ${d}`).join('\n')}
@@ -96,6 +103,12 @@ export const HostCall = Object.freeze([${spec.hostCalls.map(([n]) => `'${n}'`).j
 
 ${Object.entries(values).map(([n, [v, d]]) => `/** ${d} */\nexport const ${n} = ${v};`).join('\n')}
 
+/** ${spec.inputRecords.$doc} */
+export const InputKind = Object.freeze({
+${inputKinds.map(([n, v, d]) => `  /** ${d} */\n  ${n.toUpperCase()}: ${v},`).join('\n')}
+});
+export const INPUT_RECORD_WORDS = ${inputWords};
+
 /** ${spec.eventRecords.$doc} */
 export const EventTag = Object.freeze({
 ${eventTags.map(([n, v, d]) => `  /** ${d} */\n  ${n.toUpperCase()}: ${v},`).join('\n')}
@@ -122,6 +135,12 @@ export declare const HostCall: readonly [${spec.hostCalls.map(([n]) => `'${n}'`)
 export type HostCallKind = (typeof HostCall)[number];
 
 ${Object.entries(values).map(([n, [v, d]]) => `/** ${d} */\nexport declare const ${n}: ${v};`).join('\n')}
+
+/** ${spec.inputRecords.$doc} */
+export declare const InputKind: Readonly<{
+${inputKinds.map(([n, v, d]) => `  /** ${d} */\n  ${n.toUpperCase()}: ${v};`).join('\n')}
+}>;
+export declare const INPUT_RECORD_WORDS: ${inputWords};
 
 /** ${spec.eventRecords.$doc} */
 export declare const EventTag: Readonly<{

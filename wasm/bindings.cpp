@@ -1,15 +1,22 @@
-// The boundary: one class, Engine, whose life embind manages, and three plain exports that each
-// feed one input to it and report the events it produced (an EventEnvelope left in wasm memory
-// for the driver to copy out at once). Nothing here calls back into JS, so nothing can re-enter.
+// The boundary: one class, Engine, whose life embind manages, and two plain exports: one hands
+// out the input buffer, the other feeds the engine a batch of inputs from it and reports the
+// events they produced (an EventEnvelope left in wasm memory for the driver to copy out at once).
+// Nothing here calls back into JS, so nothing can re-enter.
+//
+// Batches: the driver collects the inputs that arise in one microtask wave (a pipelined KV
+// response answers dozens of calls at once; dozens of callers start operations in the same
+// wave) and feeds them in one call, so the per-call costs on both sides -- the call itself, the
+// clock, the envelope, one TextDecoder call for the events' text -- are paid once per wave.
 //
 // Memory ownership across the boundary:
 // - Documents going in (operation inputs, host replies) are written by the JS driver into one
-//   input buffer the engine owns and reuses for every input (agent_tools_input hands it out,
+//   input buffer the engine owns and reuses for every batch (agent_tools_input hands it out,
 //   grown to the size asked for, or null when memory is exhausted, which the driver checks:
 //   embind's own string marshalling would write through a null pointer). A malloc and a free per
-//   input cost more than a lock operation's step in the core. Each input reads the buffer before
-//   returning; a buffer grown past kKeptInputBytes is freed after the input that needed it.
-// - Events coming out stay in the engine's buffers until the next input. Each input returns the
+//   input cost more than a lock operation's step in the core. The layout is InputKind's (see
+//   core/constants.json, inputRecords). Each batch reads the buffer before returning; a buffer
+//   grown past kKeptInputBytes is freed after the batch that needed it.
+// - Events coming out stay in the engine's buffers until the next batch. Each batch returns the
 //   address of five words -- records address, record words, text address, text bytes, ASCII
 //   flag -- and the driver copies the records and decodes the text straight after the call, so
 //   JS never keeps a view into wasm memory, which memory growth would detach.
@@ -19,6 +26,8 @@
 #include <malloc.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,23 +57,42 @@ class WasmEngine {
     return input_;
   }
 
-  // Each input returns the address of its events' header (see the top of this file). Every input
-  // carries the host's clock (ms since the epoch), read by the core as "now". The text is the
-  // first `length` bytes of the input buffer.
-  const std::uint32_t* start(std::uint32_t op, std::size_t name_length, std::size_t length, double now) {
+  // Feeds the `count` inputs in the first `length` bytes of the input buffer, in order, and
+  // returns the address of their events' header (see the top of this file). A batch carries the
+  // host's clock (ms since the epoch), read by the core as "now" for all of its inputs.
+  const std::uint32_t* feed(std::size_t count, std::size_t length, double now) {
     std::string_view all = input_text(length);
-    if (name_length > all.size()) name_length = all.size();
     engine_.set_clock(now);
-    return guarded([&] { engine_.start(op, all.substr(0, name_length), all.substr(name_length)); });
-  }
-  const std::uint32_t* resume(std::uint32_t call, bool ok, std::size_t length, double now) {
-    std::string_view reply = input_text(length);
-    engine_.set_clock(now);
-    return guarded([&] { engine_.resume(call, ok, reply); });
-  }
-  const std::uint32_t* cancel(std::uint32_t op, double now) {
-    engine_.set_clock(now);
-    return guarded([&] { engine_.cancel(op); });
+    return guarded([&] {
+      constexpr std::size_t kRecordBytes = agent_tools::kInputRecordWords * sizeof(std::uint32_t);
+      // The records are the driver's own writing: one that does not add up is a defect there,
+      // reported as a fault (never a read past the buffer).
+      if (count > all.size() / kRecordBytes) throw std::length_error("input batch: records past the buffer");
+      std::size_t text_at = count * kRecordBytes;
+      for (std::size_t i = 0; i < count; ++i) {
+        std::uint32_t record[agent_tools::kInputRecordWords];
+        std::memcpy(record, all.data() + i * kRecordBytes, kRecordBytes);
+        const auto [kind, id, arg, bytes] = record;
+        if (bytes > all.size() - text_at) throw std::length_error("input batch: text past the buffer");
+        std::string_view text = all.substr(text_at, bytes);
+        text_at += bytes;
+        switch (static_cast<agent_tools::InputKind>(kind)) {
+          case agent_tools::InputKind::start: {
+            std::size_t name_length = arg < text.size() ? arg : text.size();
+            engine_.start(id, text.substr(0, name_length), text.substr(name_length));
+            break;
+          }
+          case agent_tools::InputKind::resume:
+            engine_.resume(id, arg != 0, text);
+            break;
+          case agent_tools::InputKind::cancel:
+            engine_.cancel(id);
+            break;
+          default:
+            throw std::invalid_argument("input batch: unknown input kind");
+        }
+      }
+    });
   }
   // The raw functions below take this address.
   // Not noexcept: embind 3.1.6 cannot bind noexcept member functions.
@@ -133,7 +161,7 @@ class WasmEngine {
 
 }  // namespace
 
-// The object's lifetime is embind's (JS owns it: `new Engine()`, `delete()`); the inputs are plain
+// The object's lifetime is embind's (JS owns it: `new Engine()`, `delete()`); the batches are plain
 // exports, because embind's generic invoker (all there is without dynamic code generation) costs
 // about a microsecond per call, as much as a lock operation's whole step in the core.
 EMSCRIPTEN_BINDINGS(agent_tools) {
@@ -148,21 +176,11 @@ extern "C" {
 /// Where to write the next input's `size` bytes (null: out of memory). Valid until the input.
 EMSCRIPTEN_KEEPALIVE char* agent_tools_input(WasmEngine* engine, std::size_t size) { return engine->input(size); }
 
-/// The input buffer holds the operation name followed by its JSON input; the first
-/// `name_length` of its `length` bytes are the name. Each input returns its events' header.
-EMSCRIPTEN_KEEPALIVE const std::uint32_t* agent_tools_start(WasmEngine* engine, std::uint32_t op, std::size_t name_length,
-                                                   std::size_t length, double now) {
-  return engine->start(op, name_length, length, now);
-}
-
-/// The input buffer holds the reply's JSON text (`length` bytes).
-EMSCRIPTEN_KEEPALIVE const std::uint32_t* agent_tools_resume(WasmEngine* engine, std::uint32_t call, int ok, std::size_t length,
-                                                    double now) {
-  return engine->resume(call, ok != 0, length, now);
-}
-
-EMSCRIPTEN_KEEPALIVE const std::uint32_t* agent_tools_cancel(WasmEngine* engine, std::uint32_t op, double now) {
-  return engine->cancel(op, now);
+/// Feeds the batch of `count` inputs in the first `length` bytes of the input buffer (records,
+/// then texts: see core/constants.json, inputRecords). Returns the batch's events' header.
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* agent_tools_feed(WasmEngine* engine, std::size_t count, std::size_t length,
+                                                  double now) {
+  return engine->feed(count, length, now);
 }
 
 }

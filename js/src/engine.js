@@ -1,11 +1,17 @@
 // The driver: the only loop in the package. It feeds inputs to the C++ engine (start, resume,
-// cancel), reads back the events each input produced, performs the host calls those events ask
-// for through the operation's host functions, and settles each operation's promise when the core
+// cancel), reads back the events they produced, performs the host calls those events ask for
+// through the operation's host functions, and settles each operation's promise when the core
 // reports it done. It decides nothing itself; every rule lives in the core.
+//
+// Inputs are fed in batches: an input arising outside the loop (an operation started, a host
+// call answered, a signal aborted) is queued, and the queue is fed at the end of the current
+// microtask wave, in order, in one call into the core. A pipelined KV response answers dozens of
+// calls at once and dozens of callers start their next operation in the same wave; each call
+// into the core has fixed costs on both sides, paid once per batch rather than once per input.
 import createAgentToolsWasm from '../dist/agent_tools.mjs';
 import { loadWasmModule } from '#wasm-module';
 import { AgentToolsError, describeHostFailure, errorFromCore } from './errors.js';
-import { ErrorCode, EventTag, HostCall, KV_JSON_FLAG, MAX_MESSAGE_BYTES } from './generated/constants.js';
+import { ErrorCode, EventTag, HostCall, INPUT_RECORD_WORDS, InputKind, KV_JSON_FLAG, MAX_MESSAGE_BYTES } from './generated/constants.js';
 import { platformHost } from './host.js';
 import { SlotTable } from './tables.js';
 
@@ -17,6 +23,13 @@ const decoder = new TextDecoder();
 // are (offset, length) pairs into one text area, in bytes.
 const { CALL, ABORT, DONE, FAULT } = EventTag;
 const KV = HostCall.indexOf('kv');
+const { START, RESUME, CANCEL } = InputKind;
+const RECORD_BYTES = INPUT_RECORD_WORDS * 4;
+// A batch's texts are written into the core's input buffer, which it keeps between batches below
+// 1 MiB: a batch stops growing past this much (a larger single input goes alone).
+const BATCH_BYTES = 256 * 1024;
+// What a host call's reply becomes when wasm memory cannot hold it.
+const NO_ROOM_FOR_REPLY = JSON.stringify({ code: ErrorCode.INPUT_TOO_LARGE, message: 'out of wasm memory for the host reply' });
 
 /** Internal: AgentEngine's run with a pre-encoded JSON input (see the method). */
 export const runText = Symbol('runText');
@@ -80,16 +93,17 @@ export class AgentEngine {
   #address; // the C++ engine's address, for the plain exports that take inputs
   #ops = new SlotTable(); // op id -> { id, resolve, reject, host, signal, onAbort }
   #timers = new Map(); // call id -> timer of a sleep the driver performs itself
-  #queue = []; // inputs that arose while #drive was running (sync replies, aborts), fed in order:
-  // four entries each (method, id, arg, document), so queuing allocates no array per input
-  #driving = false;
-  #nameLength = 0; // of the last input written: the operation name's bytes before its document
-  #records = new Uint32Array(256); // the last input's records, copied out of wasm memory
-  #text = ''; // the last input's text when it is all ASCII (byte offsets are string offsets)
+  // Inputs not fed yet, in order: four entries each (kind, id, arg, document), so queuing
+  // allocates no array per input. arg: a start's operation name, a resume's ok.
+  #queue = [];
+  #flushing = false; // #flush is running, or queued as a microtask
+  #records = new Uint32Array(256); // the last batch's event records, copied out of wasm memory
+  #text = ''; // the last batch's event text when it is all ASCII (byte offsets are string offsets)
   #bytes = null; // else a copy of its bytes, each text decoded on its own
   #inCore = false;
   #disposed = false;
   #answer = (call, ok, value) => this.#reply(call, ok, value); // kvAnswering's callback
+  #flushTask = () => this.#flush();
 
   constructor(wasm) {
     this.#wasm = wasm;
@@ -126,11 +140,14 @@ export class AgentEngine {
         op.onAbort = () => this.#cancel(id);
         signal.addEventListener('abort', op.onAbort, { once: true });
       }
-      this.#drive('start', id, opName, document);
+      this.#input(START, id, opName, document);
     });
   }
 
-  /** Counters from the core and the wasm allocator's bytes in use. */
+  /**
+   * Counters from the core and the wasm allocator's bytes in use. Inputs of the current microtask
+   * wave (an operation just started, say) are fed at its end and show up after it.
+   */
   stats() {
     if (this.#disposed) return { liveOperations: 0, pendingCalls: 0, disposed: true };
     return { ...JSON.parse(this.#handle.stats()), disposed: false };
@@ -156,62 +173,78 @@ export class AgentEngine {
     return this.#disposed;
   }
 
-  // One input to the core, then everything it leads to. Inputs that arise while this loop runs
-  // (a host function answering synchronously, or aborting a signal) are queued and fed in order
-  // by the same loop, so the driver never recurses and never calls into the core re-entrantly.
-  // An input is [method, id, arg, document]: its text goes into the core's input buffer when fed.
-  #drive(method, id, arg, document) {
-    if (this.#driving) {
-      this.#queue.push(method, id, arg, document);
-      return;
-    }
-    this.#driving = true;
-    const queue = this.#queue;
-    try {
-      let words = this.#feed(method, id, arg, document);
-      if (words) this.#handleEvents(words);
-      for (let next = 0; next < queue.length && !this.#disposed; next += 4) {
-        words = this.#feed(queue[next], queue[next + 1], queue[next + 2], queue[next + 3]);
-        if (words) this.#handleEvents(words);
-      }
-      this.#text = ''; // not to keep a large text alive until the next input
-      this.#bytes = null;
-    } finally {
-      this.#driving = false;
-      queue.length = 0; // (left over only after dispose)
+  // Queues one input; the queue is fed at the end of this microtask wave (or, if the loop is
+  // running, by the loop itself, after the batch in hand).
+  #input(kind, id, arg, document) {
+    this.#queue.push(kind, id, arg, document);
+    if (!this.#flushing) {
+      this.#flushing = true;
+      queueMicrotask(this.#flushTask);
     }
   }
 
-  // Feeds one input and copies out the events it produced at once (they stay valid only until
-  // the next input, and a host function may feed another engine on this instance, which can grow
-  // memory). Returns the number of record words.
-  #feed(method, id, arg, document) {
+  // Feeds the queue in batches, and handles each batch's events as soon as it is fed. Inputs that
+  // arise meanwhile (a host function answering synchronously, a signal aborted) join the queue and
+  // go in a later batch of the same loop, so the driver never recurses and never calls into the
+  // core re-entrantly.
+  #flush() {
+    const queue = this.#queue;
+    try {
+      for (let next = 0; next < queue.length && !this.#disposed;) {
+        const end = this.#batchEnd(next);
+        const words = this.#feed(next, end);
+        next = end;
+        if (words) this.#handleEvents(words);
+      }
+    } catch (error) {
+      // Only a defect gets here (the core's events made no sense): every caller learns of it.
+      this.#retire(error instanceof AgentToolsError ? error : new AgentToolsError(ErrorCode.INTERNAL, `driver failure: ${error?.message ?? error}`, { cause: error }));
+    } finally {
+      queue.length = 0;
+      this.#flushing = false;
+      this.#text = ''; // not to keep a large text alive until the next batch
+      this.#bytes = null;
+    }
+  }
+
+  // Where the batch starting at queue index `from` ends: it takes inputs while their texts fit in
+  // BATCH_BYTES (at least one input).
+  #batchEnd(from) {
+    const queue = this.#queue;
+    let bytes = 0;
+    let end = from;
+    do {
+      bytes += RECORD_BYTES + inputCapacity(queue[end], queue[end + 2], queue[end + 3]);
+      end += 4;
+    } while (end < queue.length && bytes + RECORD_BYTES + inputCapacity(queue[end], queue[end + 2], queue[end + 3]) <= BATCH_BYTES);
+    return end;
+  }
+
+  // Feeds queue[from, end) and copies out the events the batch produced at once (they stay
+  // valid only until the next batch, and a host function may feed another engine on this
+  // instance, which can grow memory). Returns the number of record words.
+  #feed(from, end) {
     if (this.#inCore) throw new AgentToolsError(ErrorCode.INTERNAL, 're-entrant call into the core');
     const wasm = this.#wasm;
-    let length = 0;
-    if (method === 'start') {
-      length = this.#writeInput(document, arg);
-      if (length < 0) {
-        this.#settle(id, outOfMemory(document));
+    const length = this.#writeBatch(from, end);
+    if (length < 0) {
+      // No room for the batch: feed its inputs one at a time, where a lone input that still does
+      // not fit fails on its own.
+      if (end - from > 4) {
+        let words = 0;
+        for (let i = from; i < end && !this.#disposed; i += 4) {
+          words = this.#feed(i, i + 4);
+          if (words) this.#handleEvents(words);
+        }
         return 0;
       }
-    } else if (method === 'resume') {
-      length = this.#writeInput(document);
-      if (length < 0) {
-        // No room for the reply: the call fails instead (and if even that does not fit, the core
-        // reads the empty text as a bad reply).
-        arg = false;
-        length = Math.max(0, this.#writeInput(JSON.stringify(describeHostFailure(outOfMemory(document)))));
-      }
+      if (!this.#lonelyWithoutMemory(from)) return 0;
+      return this.#feed(from, end);
     }
     this.#inCore = true;
-    // The clock travels with every input, so reading "now" costs the core no round trip.
-    const now = Date.now();
     try {
-      let header;
-      if (method === 'start') header = wasm._agent_tools_start(this.#address, id, this.#nameLength, length, now);
-      else if (method === 'resume') header = wasm._agent_tools_resume(this.#address, id, arg ? 1 : 0, length, now);
-      else header = wasm._agent_tools_cancel(this.#address, id, now);
+      // The clock travels with every batch, so reading "now" costs the core no round trip.
+      const header = wasm._agent_tools_feed(this.#address, (end - from) / 4, length, Date.now());
       const u32 = wasm.HEAPU32; // read after the call: growth replaces the view
       const h = header >>> 2;
       const at = u32[h] >>> 2;
@@ -220,7 +253,7 @@ export class AgentEngine {
       const textEnd = textAt + u32[h + 3];
       if (words > this.#records.length) this.#records = new Uint32Array(Math.max(words, this.#records.length * 2));
       const records = this.#records;
-      // A lock operation's input yields 5–20 words: copied by a loop, without a view object.
+      // A lone lock input yields 5–20 words: copied by a loop, without a view object.
       if (words <= 64) for (let w = 0; w < words; w++) records[w] = u32[at + w];
       else records.set(u32.subarray(at, at + words));
       if (u32[h + 4]) {
@@ -235,7 +268,68 @@ export class AgentEngine {
     }
   }
 
-  // A text of the last input's events, by its byte offset and length.
+  // A lone input that does not fit in wasm memory: a start fails with INPUT_TOO_LARGE; a reply
+  // becomes a short failure of its call. Returns whether the input, so changed, is to be fed
+  // again. When not even that fits, nothing can be fed any more: the engine retires.
+  #lonelyWithoutMemory(at) {
+    const queue = this.#queue;
+    const kind = queue[at];
+    if (kind === START) {
+      this.#settle(queue[at + 1], outOfMemory(queue[at + 3]));
+      return false;
+    }
+    if (kind === RESUME && queue[at + 3] !== NO_ROOM_FOR_REPLY) {
+      queue[at + 2] = false;
+      queue[at + 3] = NO_ROOM_FOR_REPLY;
+      return true;
+    }
+    this.#retire(new AgentToolsError(ErrorCode.INPUT_TOO_LARGE, 'out of wasm memory'));
+    return false;
+  }
+
+  // Writes the records and texts of queue[from, end) into the core's input buffer (see
+  // core/constants.json, inputRecords), which the core grows on request. Returns the bytes
+  // written, or -1 when wasm memory cannot hold them.
+  #writeBatch(from, end) {
+    const wasm = this.#wasm;
+    const queue = this.#queue;
+    const count = (end - from) / 4;
+    let capacity = count * RECORD_BYTES;
+    for (let i = from; i < end; i += 4) capacity += inputCapacity(queue[i], queue[i + 2], queue[i + 3]);
+    const ptr = wasm._agent_tools_input(this.#address, capacity);
+    if (!ptr) return -1;
+    const heap = wasm.HEAPU8; // read after the call: growth replaces the views
+    const u32 = wasm.HEAPU32;
+    let record = ptr >>> 2; // malloc's alignment: records on word boundaries
+    let at = ptr + count * RECORD_BYTES;
+    for (let i = from; i < end; i += 4, record += INPUT_RECORD_WORDS) {
+      const kind = queue[i];
+      const textAt = at;
+      let arg = 0;
+      if (kind === START) {
+        const name = queue[i + 2];
+        arg = writeUtf8(name, heap, at, name.length * 3);
+        at += arg;
+      } else if (kind === RESUME) {
+        arg = queue[i + 2] ? 1 : 0;
+      }
+      if (kind !== CANCEL) {
+        const document = queue[i + 3];
+        if (typeof document === 'string') at += writeUtf8(document, heap, at, document.length * 3);
+        else {
+          heap.set(document, at);
+          at += document.length;
+        }
+      }
+      u32[record] = kind;
+      u32[record + 1] = queue[i + 1];
+      u32[record + 2] = arg;
+      u32[record + 3] = at - textAt;
+    }
+    return at - ptr;
+  }
+
+  // A text of the last batch's events, by its byte offset and length.
   #piece(at, length) {
     return this.#bytes ? decoder.decode(this.#bytes.subarray(at, at + length)) : this.#text.slice(at, at + length);
   }
@@ -289,7 +383,6 @@ export class AgentEngine {
           this.dispose();
           return;
         default:
-          this.dispose();
           throw new AgentToolsError(ErrorCode.INTERNAL, `unknown event record ${r[i]} from the core`);
       }
     }
@@ -346,11 +439,19 @@ export class AgentEngine {
       ok = false;
       document = JSON.stringify(describeHostFailure(failure));
     }
-    this.#drive('resume', call, ok, document);
+    this.#input(RESUME, call, ok, document);
   }
 
   #cancel(id) {
-    if (!this.#disposed && this.#ops.get(id)) this.#drive('cancel', id, null, null);
+    if (!this.#disposed && this.#ops.get(id)) this.#input(CANCEL, id, 0, '');
+  }
+
+  // Fails every pending operation with `error` and frees the engine (a defect in the driver or
+  // the core: nothing either says can be trusted any more).
+  #retire(error) {
+    if (this.#disposed) return;
+    for (const id of this.#ops.ids()) this.#settle(id, error);
+    this.dispose();
   }
 
   #settle(id, error, value) {
@@ -359,26 +460,6 @@ export class AgentEngine {
     if (op.onAbort) op.signal.removeEventListener('abort', op.onAbort);
     if (error) op.reject(error);
     else op.resolve(value);
-  }
-
-  // Writes a document (text, or UTF-8 bytes when large: see checkedDocument) after `prefix`, an
-  // operation's name, into the core's input buffer, which the core grows on request. Returns the
-  // bytes written in all (the name's in #nameLength), or -1 when wasm memory cannot hold them.
-  #writeInput(document, prefix = '') {
-    const wasm = this.#wasm;
-    const nameCapacity = prefix.length * 3; // UTF-8 never needs more than 3 bytes per UTF-16 unit
-    const capacity = typeof document === 'string' ? document.length * 3 : document.length;
-    const ptr = wasm._agent_tools_input(this.#address, Math.max(nameCapacity + capacity, 1));
-    if (!ptr) return -1;
-    const heap = wasm.HEAPU8; // read after the call: growth replaces the view
-    const nameLength = prefix ? writeUtf8(prefix, heap, ptr, nameCapacity) : 0;
-    this.#nameLength = nameLength;
-    const at = ptr + nameLength;
-    if (typeof document !== 'string') {
-      heap.set(document, at);
-      return nameLength + document.length;
-    }
-    return nameLength + writeUtf8(document, heap, at, capacity);
   }
 }
 
@@ -391,6 +472,14 @@ function checkedDocument(text) {
   const bytes = encoder.encode(text);
   if (bytes.length > MAX_MESSAGE_BYTES) throw tooLarge(bytes.length);
   return bytes;
+}
+
+// The bytes an input may take in the core's input buffer: UTF-8 never needs more than 3 bytes
+// per UTF-16 unit; a large document is already bytes (checkedDocument).
+function inputCapacity(kind, arg, document) {
+  if (kind === CANCEL) return 0;
+  const name = kind === START ? arg.length * 3 : 0;
+  return name + (typeof document === 'string' ? document.length * 3 : document.length);
 }
 
 // Writes `text` as UTF-8 at heap[at] (room for `capacity` bytes) and returns the bytes written.

@@ -160,10 +160,13 @@ test('a host function that aborts its own operation synchronously does not re-en
 test('dispose rejects pending operations with DISPOSED, ignores their late replies and frees the engine', async () => {
   const engine = await AgentEngine.create();
   let answer;
+  let called;
+  const calling = new Promise((resolve) => { called = resolve; });
   const pending = engine.run('diag.echo', echo(kvGet('k')), {
-    host: { kv: () => new Promise((resolve) => { answer = resolve; }) },
+    host: { kv: () => new Promise((resolve) => { answer = resolve; called(); }) },
   });
   const timed = engine.run('diag.echo', echo({ kind: 'sleep', ms: 60_000 }));
+  await calling; // both started (fed together at the end of the wave): the kv call is in flight
   engine.dispose();
   await assert.rejects(pending, { code: 'DISPOSED' });
   await assert.rejects(timed, { code: 'DISPOSED' });

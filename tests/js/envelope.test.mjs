@@ -2,8 +2,8 @@
 // JSON), so odd text must arrive exactly as it was sent, whatever its size or alphabet.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AgentEngine } from '@growthub/agent-tools/runtime';
-import { KV_SCRIPTS } from '#internal/generated/constants.js';
+import { AgentEngine, loadWasm } from '@growthub/agent-tools/runtime';
+import { EventTag, KV_SCRIPTS } from '#internal/generated/constants.js';
 
 // Runs one diag.echo whose kv calls each send `args`; the host records what it was given and
 // answers with its arguments joined, which must come back through the core unchanged.
@@ -188,4 +188,70 @@ test('a plain store gets no JSON text: the core writes it only when asked', asyn
   assert.equal(await locks.releaseKvLock('u', 't'), true);
   assert.equal(calls.length, 2);
   for (const received of calls) assert.equal(received.length, 2); // (args, signal)
+});
+
+// Counts the driver's calls into the core (the one feeding export) while `body` runs. Installed
+// after a first operation: Emscripten's export stubs replace themselves on their first call.
+async function countFeeds(body) {
+  const wasm = await loadWasm();
+  const feed = wasm._agent_tools_feed;
+  let feeds = 0;
+  wasm._agent_tools_feed = (...args) => {
+    feeds++;
+    return feed(...args);
+  };
+  try {
+    await body();
+  } finally {
+    wasm._agent_tools_feed = feed;
+  }
+  return feeds;
+}
+
+test('inputs of one microtask wave reach the core in one batch: 50 starts in one call, their 50 replies in one more', async () => {
+  const engine = await AgentEngine.create();
+  await engine.run('diag.echo', { calls: [] });
+  let results;
+  const feeds = await countFeeds(async () => {
+    results = await Promise.all(Array.from({ length: 50 }, (_, i) => engine.run('diag.echo', { calls: [{ kind: 'kv', args: ['GET', `k${i}`] }] }, {
+      host: { kv: (args) => Promise.resolve(`v:${args[1]}`) },
+    })));
+  });
+  assert.deepEqual(results.map((r) => r.results[0]), Array.from({ length: 50 }, (_, i) => `v:k${i}`));
+  assert.equal(feeds, 2);
+  assert.equal(engine.stats().liveOperations, 0);
+  engine.dispose();
+});
+
+test('a batch keeps its inputs in order: an operation started and cancelled in the same wave ends CANCELLED, its neighbours unharmed', async () => {
+  const engine = await AgentEngine.create();
+  const host = { kv: (args) => Promise.resolve(args[1]) };
+  const controller = new AbortController();
+  const before = engine.run('diag.echo', { calls: [{ kind: 'kv', args: ['GET', 'a'] }] }, { host });
+  const cancelled = engine.run('diag.echo', { calls: [{ kind: 'kv', args: ['GET', 'b'] }] }, { host, signal: controller.signal });
+  controller.abort();
+  const after = engine.run('diag.echo', { calls: [{ kind: 'kv', args: ['GET', 'c'] }] }, { host });
+  await assert.rejects(cancelled, { code: 'CANCELLED' });
+  assert.deepEqual([(await before).results, (await after).results], [['a'], ['c']]);
+  engine.dispose();
+});
+
+test('a malformed batch (records past the end of the input buffer) is a fault record, never a trap', async () => {
+  const wasm = await loadWasm();
+  const handle = new wasm.Engine();
+  try {
+    const address = handle.address();
+    for (const [count, length] of [[1, 0], [1000, 16], [0xffffffff, 64]]) {
+      const header = wasm._agent_tools_feed(address, count, length, Date.now()) >>> 2;
+      const records = wasm.HEAPU32[header] >>> 2;
+      assert.equal(wasm.HEAPU32[records], EventTag.FAULT);
+      const text = new TextDecoder().decode(wasm.HEAPU8.subarray(wasm.HEAPU32[header + 2], wasm.HEAPU32[header + 2] + wasm.HEAPU32[header + 3]));
+      assert.equal(text, 'internal error');
+    }
+    // The engine still works afterwards: an empty batch is fine and yields no events.
+    const header = wasm._agent_tools_feed(address, 0, 0, Date.now()) >>> 2;
+    assert.equal(wasm.HEAPU32[header + 1], 0);
+  } finally {
+    handle.delete();
+  }
 });

@@ -42,6 +42,17 @@ export const MAX_RANDOM_BYTES = 1024;
 /** Lock lifetime when the caller gives none: 15 minutes. */
 export const DEFAULT_LOCK_TTL_SECONDS = 900;
 
+/** How the driver feeds the core: one call takes a batch of inputs, each a record of four 32-bit words (kind, id, arg, text bytes) at the start of the input buffer, their texts following back to back in the same order. Shared by wasm/bindings.cpp and js/src/engine.js. */
+export const InputKind = Object.freeze({
+  /** id: the new operation's; arg: the byte length of its name, which its text starts with, followed by its JSON input */
+  START: 1,
+  /** id: the host call's; arg: 1 when the call succeeded (the text is its JSON value), 0 when it failed (the text is {code, message}) */
+  RESUME: 2,
+  /** id: the operation's; arg 0, no text */
+  CANCEL: 3,
+});
+export const INPUT_RECORD_WORDS = 4;
+
 /** How the core's events cross to the driver: each record is a run of 32-bit words whose texts are (offset, length) pairs into one text area, in bytes. Shared by engine.cpp and js/src/engine.js. */
 export const EventTag = Object.freeze({
   /** tag, call id, op id, kind word, argc, argc texts (kv: one string per argument; other kinds: at most one, the args as JSON text); the kind word is the host call's index, plus KV_JSON_FLAG for a kv call whose args come as one JSON array text instead (argc is then 1) */
