@@ -12,6 +12,10 @@
 //   @upstash/lock   new Lock({ id, redis: new Redis({url, token}), lease, retry: {attempts: 1} }):
 //                   acquire() (SET NX PX) + release() (EVAL compare-and-delete)
 //   floor           @upstash/redis set(key, value, {nx, px}) + eval(compare-and-delete, [key], [value])
+//   floor, our commands  @upstash/redis sending exactly our two commands (evalsha of our acquire
+//                   and release scripts, a lock value of our size): not a target, a yardstick that
+//                   separates what our commands cost (the fence script, the metadata value) from
+//                   what our client costs
 // @upstash/redis 1.39 pipelines automatically by default (commands issued in the same tick go out as
 // one POST /pipeline); the peers run with that default, and again with enableAutoPipelining: false
 // ("1 req/command"), which is the same wire shape as "ours (1 req/command)". Each in-flight cycle has
@@ -34,6 +38,7 @@ import { Redis } from '@upstash/redis';
 import { createClient } from 'redis';
 import { KVLockManager } from '@growthub/agent-tools/kv';
 import { InMemoryKVStore, UpstashRestStore } from '@growthub/agent-tools/adapters';
+import { KV_SCRIPTS } from '#internal/generated/constants.js';
 import { meterCore } from './core-meter.mjs';
 
 const FIXTURE = fileURLToPath(new URL('../tests/fixtures/upstash-rest-server.mjs', import.meta.url));
@@ -136,7 +141,7 @@ async function startFixture(redisUrl) {
 }
 
 // One cycle factory per peer: (slot) => async () => { acquire; release } on the slot's own key.
-function peers(url) {
+async function peers(url) {
   const upstash = (enableAutoPipelining) => new Redis({ url, token: TOKEN, enableAutoPipelining, enableTelemetry: false });
   const floor = (redis) => (slot) => {
     const key = `floor:${slot}`;
@@ -144,6 +149,20 @@ function peers(url) {
       const value = randomUUID();
       if ((await redis.set(key, value, { nx: true, px: LEASE_MS })) !== 'OK') throw new Error('floor: SET NX refused');
       if ((await redis.eval(COMPARE_AND_DELETE, [key], [value])) !== 1) throw new Error('floor: not released');
+    };
+  };
+  // Our acquire and release as raw commands: the same scripts, keys, value shape and size.
+  const hex = () => randomUUID().replaceAll('-', '').slice(0, 16);
+  const processId = `instance-${hex()}`;
+  const ourCommands = (redis) => (slot) => {
+    const key = `fenced:bench:s${slot}`;
+    const fenceKey = `${key}:fence`;
+    return async () => {
+      const now = Date.now();
+      const lockId = `bench-s${slot}-${now}-${hex()}`;
+      const value = `{"lockId":"${lockId}","lockedAt":"${new Date(now).toISOString()}","processId":"${processId}","expiresAt":"${new Date(now + LEASE_MS).toISOString()}"}`;
+      if (typeof (await redis.evalsha(KV_SCRIPTS.acquire.sha1, [key, fenceKey], [value, LEASE_MS])) !== 'number') throw new Error('floor, our commands: not acquired');
+      if ((await redis.evalsha(KV_SCRIPTS.release.sha1, [key], [`{"lockId":"${lockId}",`])) !== 1) throw new Error('floor, our commands: not released');
     };
   };
   const upstashLock = (redis) => (slot) => {
@@ -167,10 +186,12 @@ function peers(url) {
   };
   const pipelined = upstash(true);
   const plain = upstash(false);
+  for (const script of [KV_SCRIPTS.acquire, KV_SCRIPTS.release]) await pipelined.scriptLoad(script.lua);
   return {
     floor: floor(pipelined),
     '@upstash/lock': upstashLock(pipelined),
     ours: ours(true),
+    'floor, our commands': ourCommands(pipelined),
     'floor (1 req/command)': floor(plain),
     '@upstash/lock (1 req/command)': upstashLock(plain),
     'ours (1 req/command)': ours(false),
@@ -238,7 +259,7 @@ export async function benchKv({ plan = [{ concurrency: 1, cycles: 4_000, warmup:
   const fixture = await startFixture(redis.url);
   const rows = [];
   try {
-    const all = peers(fixture.url);
+    const all = await peers(fixture.url);
     for (const { concurrency, cycles, warmup } of plan) {
       // Every peer warms up before any is measured, and each is measured in parts, alternately in
       // order and in reverse: the fixture's and redis-server's own warm-up and drift then weigh on
@@ -304,6 +325,7 @@ export async function benchKv({ plan = [{ concurrency: 1, cycles: 4_000, warmup:
           p50VsFloor1Req: r.p50Ms / plainFloor.p50Ms,
           tputVsUpstashLock: r.cyclesPerSec / lock.cyclesPerSec,
           ...(peer === 'ours' ? {
+            p50VsOurCommands: r.p50Ms / results['floor, our commands'].p50Ms,
             partsP50VsFloor: range(partRatio('ours', 'floor', (a, b) => p50Of(a) / p50Of(b))),
             partsTputVsUpstashLock: range(partRatio('ours', '@upstash/lock', (a, b) => b.ms / a.ms)),
           } : {}),

@@ -390,8 +390,8 @@ void Engine::recycle(std::unique_ptr<Operation> operation) noexcept {
   operation->task = Task<std::string>();  // frees the coroutine frames
   operation->pending.clear();
   operation->cancelled = false;
-  if (spare_operations_.size() < 64 && operation->pending.capacity() <= 16) {
-    // (push_back cannot fail: the spare list's capacity only grows to 64 in start)
+  if (spare_operations_.size() < kSpareOperations && operation->pending.capacity() <= 16) {
+    // (push_back cannot fail: start reserves the spare list's whole capacity)
     spare_operations_.push_back(std::move(operation));
   }
 }
@@ -435,7 +435,7 @@ void Engine::start(OpId op, std::string_view name, std::string_view input_json) 
   OperationFn fn = find_operation(name);
   auto& slot = operations_.insert(op, nullptr);
   if (spare_operations_.empty()) {
-    spare_operations_.reserve(64);
+    spare_operations_.reserve(kSpareOperations);
     slot = std::make_unique<Operation>(*this, op);
   } else {
     slot = std::move(spare_operations_.back());

@@ -50,7 +50,7 @@ class FramePool {
 
   static constexpr std::size_t kGranule = 64;         // sizes are rounded up to this
   static constexpr std::size_t kClasses = 32;         // frames up to 2 KiB are recycled
-  static constexpr std::size_t kMaxCachedBytes = 64 * 1024;
+  static constexpr std::size_t kMaxCachedBytes = 256 * 1024;
 
   FramePool() = default;
   FramePool(const FramePool&) = delete;

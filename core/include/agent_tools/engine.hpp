@@ -355,10 +355,13 @@ class Engine {
   // frame lives in an operation.
   FramePool frames_;
   detail::IdMap<std::unique_ptr<Operation>> operations_;
-  std::vector<std::unique_ptr<Operation>> spare_operations_;  // finished ones, for reuse
-  // Finished operations' inputs, results and scratch texts, kept for their capacity (a few
-  // small ones: a lock cycle passes eight texts through here).
-  std::array<std::string, 8> spare_buffers_;
+  // Finished operations, for reuse: as many as a batch typically starts at once.
+  static constexpr std::size_t kSpareOperations = 256;
+  std::vector<std::unique_ptr<Operation>> spare_operations_;
+  // Finished operations' inputs, results and scratch texts, kept for their capacity (small ones
+  // only, at most 4 KiB each). A lock cycle passes eight texts through here, and a batch starts
+  // dozens of operations at once: enough for 64 cycles in flight.
+  std::array<std::string, 512> spare_buffers_;
   std::size_t spare_buffer_count_ = 0;
   detail::IdMap<PendingCall> calls_;
   CallId next_call_ = 1;
