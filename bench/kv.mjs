@@ -21,7 +21,7 @@
 // ("1 req/command"), which is the same wire shape as "ours (1 req/command)". Each in-flight cycle has
 // its own key, so nothing contends. Per peer: cycles/s, p50/p99 wall time per cycle, HTTP requests per
 // cycle, and CPU time per cycle in each process (this client, the fixture, redis-server).
-// Every peer is warmed up first and measured in four parts, in order, in reverse order, and again:
+// Every peer is warmed up first and measured in ten parts, alternately in order and in reverse:
 // a GC pause or a burst of other work on the machine then lands on one part of each peer rather
 // than on one peer. At c=64 the "1 req/command" peers, ten times slower, run a tenth of the cycles.
 import { spawn } from 'node:child_process';
@@ -252,7 +252,7 @@ async function coreCpu(cycles = 20_000, warmup = 2_000) {
   return { cycles, wallUs, cpuUs: (cpu.user + cpu.system) / cycles, coreUs: core.us / cycles };
 }
 
-const PARTS = 4;
+const PARTS = 10;
 
 export async function benchKv({ plan = [{ concurrency: 1, cycles: 4_000, warmup: 400 }, { concurrency: 64, cycles: 40_000, warmup: 4_000 }] } = {}) {
   const redis = await startRedisServer();
