@@ -120,7 +120,8 @@ export class AgentEngine {
   /**
    * Runs core operation `name` with a JSON-serialisable input. `host` supplies the KV and HTTP
    * functions (and may override the clock, randomness and timers); `signal` cancels.
-   * Resolves with the operation's value or rejects with an AgentToolsError.
+   * Resolves with the operation's value or rejects with an AgentToolsError. The operation starts
+   * at the end of the current microtask, fed to the core with the rest of its wave.
    */
   run(name, input, { host = {}, signal } = {}) {
     return this[runText](name, null, input, host, signal);
@@ -231,9 +232,8 @@ export class AgentEngine {
       // No room for the batch: feed its inputs one at a time, where a lone input that still does
       // not fit fails on its own.
       if (end - from > 4) {
-        let words = 0;
         for (let i = from; i < end && !this.#disposed; i += 4) {
-          words = this.#feed(i, i + 4);
+          const words = this.#feed(i, i + 4);
           if (words) this.#handleEvents(words);
         }
         return 0;

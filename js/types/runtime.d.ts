@@ -67,6 +67,11 @@ export interface EngineStats {
 export declare class AgentEngine implements Disposable {
   private constructor();
   static create(options?: LoadOptions): Promise<AgentEngine>;
+  /**
+   * Runs core operation `operation` with `input`. The operation starts at the end of the current
+   * microtask (with every other input of that wave, in one call into the core), so host functions
+   * are never called from inside `run()` itself.
+   */
   run(operation: string, input: JsonValue, options?: RunOptions): Promise<JsonValue>;
   stats(): EngineStats;
   /** Rejects pending operations with DISPOSED and frees the engine's wasm memory. */

@@ -255,3 +255,42 @@ test('a malformed batch (records past the end of the input buffer) is a fault re
     handle.delete();
   }
 });
+
+test('with wasm memory exhausted, the input that does not fit fails alone with INPUT_TOO_LARGE, so does a reply too large for it, and the rest of the wave goes on', async () => {
+  const engine = await AgentEngine.create();
+  const big = 'x'.repeat(3_000_000);
+  const never = { kv: () => new Promise(() => {}) };
+  const controller = new AbortController();
+  // Operations whose 3 MB inputs the core holds while their KV calls hang, until one no longer fits.
+  const held = [];
+  for (let i = 0; i < 40; i++) {
+    const op = engine.run('diag.echo', { calls: [{ kind: 'kv', args: ['SET', `held${i}`, big] }] }, { host: never, signal: controller.signal });
+    op.catch(() => {});
+    held.push(op);
+    const outcome = await Promise.race([op.then(() => 'done', (error) => error.code), new Promise((resolve) => setTimeout(resolve, 20, 'pending'))]);
+    if (outcome === 'INPUT_TOO_LARGE') break;
+    assert.equal(outcome, 'pending');
+  }
+  assert.ok(held.length < 40, 'wasm memory never ran out');
+  // One wave: two small operations around a large one. The batch does not fit; fed one by one,
+  // the small ones run and only the large one fails. A host reply too large to fit fails its call.
+  const small = (key) => engine.run('diag.echo', { calls: [{ kind: 'kv', args: ['GET', key] }] }, { host: { kv: (args) => `v:${args[1]}` } });
+  const [a, large, b, reply] = await Promise.allSettled([
+    small('a'),
+    engine.run('diag.echo', { calls: [{ kind: 'kv', args: ['SET', 'large', big] }] }, { host: never }),
+    small('b'),
+    engine.run('diag.echo', { calls: [{ kind: 'kv', args: ['GET', 'huge'] }] }, { host: { kv: () => big + big } }),
+  ]);
+  assert.deepEqual([a.value?.results, b.value?.results], [['v:a'], ['v:b']]);
+  assert.equal(large.reason?.code, 'INPUT_TOO_LARGE');
+  assert.match(large.reason.message, /out of (wasm )?memory/); // where it ran out: the input buffer, or the core
+  assert.equal(reply.reason?.code, 'INPUT_TOO_LARGE');
+  assert.match(reply.reason.message, /out of (wasm )?memory/);
+  controller.abort();
+  await Promise.allSettled(held);
+  const stats = engine.stats();
+  assert.equal(stats.liveOperations, 0);
+  assert.equal(stats.disposed, false);
+  assert.deepEqual((await small('after')).results, ['v:after']);
+  engine.dispose();
+});
