@@ -1,6 +1,7 @@
-// Time spent inside the wasm core: wraps the three input exports (start, resume, cancel) with a
-// clock, so a benchmark can report the core's own cost apart from the JS driver, the API shim and
-// the host (KV store, HTTP transport). Bench-only; the package never does this.
+// Time spent inside the wasm core: wraps the input export (agent_tools_feed, which takes a batch
+// of inputs) with a clock, so a benchmark can report the core's own cost apart from the JS
+// driver, the API shim and the host (KV store, HTTP transport). Bench-only; the package never
+// does this.
 //
 // Install it after a warm-up: Emscripten's export stubs replace themselves with the raw export on
 // first call, which would also replace a wrapper installed before that.

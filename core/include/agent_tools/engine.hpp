@@ -1,6 +1,6 @@
 // The sans-I/O engine. The host drives it with three inputs -- start an operation, resume a host
-// call with its reply, cancel an operation -- and after each input collects the events the input
-// produced:
+// call with its reply, cancel an operation -- and collects the events they produced, after each
+// input or after several (events accumulate until taken; the wasm driver feeds a batch at once):
 //
 //   {"call":C,"op":O,"kind":"kv","args":...}   perform host call C for operation O
 //   {"abort":C}                                 call C is no longer wanted (cancel its I/O)
