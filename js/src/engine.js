@@ -100,7 +100,6 @@ export class AgentEngine {
   #records = new Uint32Array(256); // the last batch's event records, copied out of wasm memory
   #text = ''; // the last batch's event text when it is all ASCII (byte offsets are string offsets)
   #bytes = null; // else a copy of its bytes, each text decoded on its own
-  #inCore = false;
   #disposed = false;
   #answer = (call, ok, value) => this.#reply(call, ok, value); // kvAnswering's callback
   #flushTask = () => this.#flush();
@@ -187,15 +186,22 @@ export class AgentEngine {
   // Feeds the queue in batches, and handles each batch's events as soon as it is fed. Inputs that
   // arise meanwhile (a host function answering synchronously, a signal aborted) join the queue and
   // go in a later batch of the same loop, so the driver never recurses and never calls into the
-  // core re-entrantly.
+  // core re-entrantly (the core itself never calls into JS).
   #flush() {
     const queue = this.#queue;
     try {
       for (let next = 0; next < queue.length && !this.#disposed;) {
-        const end = this.#batchEnd(next);
-        const words = this.#feed(next, end);
+        let end = this.#batchEnd(next);
+        let length = this.#writeBatch(next, end);
+        // No room in wasm memory for the batch: its first input goes alone (the rest form the
+        // next batch), and a lone input that still does not fit fails on its own.
+        if (length < 0 && end - next > 4) length = this.#writeBatch(next, (end = next + 4));
+        while (length < 0 && this.#noRoomFor(next)) length = this.#writeBatch(next, end);
+        if (length >= 0) {
+          const words = this.#feed((end - next) / 4, length);
+          if (words) this.#handleEvents(words);
+        }
         next = end;
-        if (words) this.#handleEvents(words);
       }
     } catch (error) {
       // Only a defect gets here (the core's events made no sense): every caller learns of it.
@@ -221,57 +227,38 @@ export class AgentEngine {
     return end;
   }
 
-  // Feeds queue[from, end) and copies out the events the batch produced at once (they stay
-  // valid only until the next batch, and a host function may feed another engine on this
-  // instance, which can grow memory). Returns the number of record words.
-  #feed(from, end) {
-    if (this.#inCore) throw new AgentToolsError(ErrorCode.INTERNAL, 're-entrant call into the core');
+  // Feeds the batch of `count` inputs written into the input buffer (`length` bytes) and copies
+  // out the events it produced at once (they stay valid only until the next batch, and a host
+  // function may feed another engine on this instance, which can grow memory). Returns the
+  // number of record words.
+  #feed(count, length) {
     const wasm = this.#wasm;
-    const length = this.#writeBatch(from, end);
-    if (length < 0) {
-      // No room for the batch: feed its inputs one at a time, where a lone input that still does
-      // not fit fails on its own.
-      if (end - from > 4) {
-        for (let i = from; i < end && !this.#disposed; i += 4) {
-          const words = this.#feed(i, i + 4);
-          if (words) this.#handleEvents(words);
-        }
-        return 0;
-      }
-      if (!this.#lonelyWithoutMemory(from)) return 0;
-      return this.#feed(from, end);
+    // The clock travels with every batch, so reading "now" costs the core no round trip.
+    const header = wasm._agent_tools_feed(this.#address, count, length, Date.now());
+    const u32 = wasm.HEAPU32; // read after the call: growth replaces the view
+    const h = header >>> 2;
+    const at = u32[h] >>> 2;
+    const words = u32[h + 1];
+    const textAt = u32[h + 2];
+    const textEnd = textAt + u32[h + 3];
+    if (words > this.#records.length) this.#records = new Uint32Array(Math.max(words, this.#records.length * 2));
+    const records = this.#records;
+    // A lone lock input yields 5–20 words: copied by a loop, without a view object.
+    if (words <= 64) for (let w = 0; w < words; w++) records[w] = u32[at + w];
+    else records.set(u32.subarray(at, at + words));
+    if (u32[h + 4]) {
+      this.#text = textEnd > textAt ? decoder.decode(wasm.HEAPU8.subarray(textAt, textEnd)) : '';
+      this.#bytes = null;
+    } else {
+      this.#bytes = wasm.HEAPU8.slice(textAt, textEnd);
     }
-    this.#inCore = true;
-    try {
-      // The clock travels with every batch, so reading "now" costs the core no round trip.
-      const header = wasm._agent_tools_feed(this.#address, (end - from) / 4, length, Date.now());
-      const u32 = wasm.HEAPU32; // read after the call: growth replaces the view
-      const h = header >>> 2;
-      const at = u32[h] >>> 2;
-      const words = u32[h + 1];
-      const textAt = u32[h + 2];
-      const textEnd = textAt + u32[h + 3];
-      if (words > this.#records.length) this.#records = new Uint32Array(Math.max(words, this.#records.length * 2));
-      const records = this.#records;
-      // A lone lock input yields 5–20 words: copied by a loop, without a view object.
-      if (words <= 64) for (let w = 0; w < words; w++) records[w] = u32[at + w];
-      else records.set(u32.subarray(at, at + words));
-      if (u32[h + 4]) {
-        this.#text = textEnd > textAt ? decoder.decode(wasm.HEAPU8.subarray(textAt, textEnd)) : '';
-        this.#bytes = null;
-      } else {
-        this.#bytes = wasm.HEAPU8.slice(textAt, textEnd);
-      }
-      return words;
-    } finally {
-      this.#inCore = false;
-    }
+    return words;
   }
 
   // A lone input that does not fit in wasm memory: a start fails with INPUT_TOO_LARGE; a reply
-  // becomes a short failure of its call. Returns whether the input, so changed, is to be fed
+  // becomes a short failure of its call. Returns whether the input, so changed, is to be written
   // again. When not even that fits, nothing can be fed any more: the engine retires.
-  #lonelyWithoutMemory(at) {
+  #noRoomFor(at) {
     const queue = this.#queue;
     const kind = queue[at];
     if (kind === START) {
