@@ -4,10 +4,13 @@
 //
 // Setup, all local: a redis-server on a free loopback port, and the Upstash-REST fixture
 // (tests/fixtures/upstash-rest-server.mjs, no faults) in a child process, so the server's CPU does
-// not share the bench's event loop. Every peer talks HTTP through the global fetch (undici).
+// not share the bench's event loop. The peers talk HTTP through the global fetch (undici); ours
+// through its own Node transport (node:http with keep-alive), and once more through fetch.
 //   ours            KVLockManager(new UpstashRestStore({url, token})): acquireKvLock + releaseKvLock
 //                   (one EVALSHA each: acquire also bumps the fence counter); the store pipelines
 //                   automatically (commands issued in the same microtask wave share one POST /pipeline)
+//   ours (fetch)    the same store given `fetch: globalThis.fetch`: the transport every other
+//                   runtime uses, and the same one as the peers
 //   ours (1 req/command)  the same with UpstashRestStore({..., autoPipeline: false})
 //   @upstash/lock   new Lock({ id, redis: new Redis({url, token}), lease, retry: {attempts: 1} }):
 //                   acquire() (SET NX PX) + release() (EVAL compare-and-delete)
@@ -172,9 +175,9 @@ async function peers(url) {
       if (!(await lock.release())) throw new Error('@upstash/lock: not released');
     };
   };
-  const ours = (autoPipeline) => {
-    const manager = new KVLockManager(new UpstashRestStore({ url, token: TOKEN, autoPipeline }),
-      { keyPrefix: autoPipeline ? 'ours' : 'ours1', defaultTTL: LEASE_MS / 1000 });
+  const ours = (autoPipeline, extra = {}) => {
+    const manager = new KVLockManager(new UpstashRestStore({ url, token: TOKEN, autoPipeline, ...extra }),
+      { keyPrefix: `ours${autoPipeline ? '' : '1'}${extra.fetch ? 'f' : ''}`, defaultTTL: LEASE_MS / 1000 });
     return (slot) => {
       const thread = `s${slot}`;
       return async () => {
@@ -191,6 +194,7 @@ async function peers(url) {
     floor: floor(pipelined),
     '@upstash/lock': upstashLock(pipelined),
     ours: ours(true),
+    'ours (fetch)': ours(true, { fetch: globalThis.fetch }),
     'floor, our commands': ourCommands(pipelined),
     'floor (1 req/command)': floor(plain),
     '@upstash/lock (1 req/command)': upstashLock(plain),
@@ -254,7 +258,7 @@ async function coreCpu(cycles = 20_000, warmup = 2_000) {
 
 const PARTS = 10;
 
-export async function benchKv({ plan = [{ concurrency: 1, cycles: 4_000, warmup: 400 }, { concurrency: 64, cycles: 40_000, warmup: 4_000 }] } = {}) {
+export async function benchKv({ plan = [{ concurrency: 1, cycles: 4_000, warmup: 400 }, { concurrency: 64, cycles: 120_000, warmup: 6_000 }] } = {}) {
   const redis = await startRedisServer();
   const fixture = await startFixture(redis.url);
   const rows = [];
@@ -324,10 +328,10 @@ export async function benchKv({ plan = [{ concurrency: 1, cycles: 4_000, warmup:
           p50VsFloor: r.p50Ms / floor.p50Ms,
           p50VsFloor1Req: r.p50Ms / plainFloor.p50Ms,
           tputVsUpstashLock: r.cyclesPerSec / lock.cyclesPerSec,
-          ...(peer === 'ours' ? {
+          ...(peer === 'ours' || peer === 'ours (fetch)' ? {
             p50VsOurCommands: r.p50Ms / results['floor, our commands'].p50Ms,
-            partsP50VsFloor: range(partRatio('ours', 'floor', (a, b) => p50Of(a) / p50Of(b))),
-            partsTputVsUpstashLock: range(partRatio('ours', '@upstash/lock', (a, b) => b.ms / a.ms)),
+            partsP50VsFloor: range(partRatio(peer, 'floor', (a, b) => p50Of(a) / p50Of(b))),
+            partsTputVsUpstashLock: range(partRatio(peer, '@upstash/lock', (a, b) => b.ms / a.ms)),
           } : {}),
         });
       }

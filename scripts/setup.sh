@@ -12,6 +12,7 @@ apt_packages=(
   json-schema-test-suite       # valid JSON documents for the parser's differential test
   redis-server                 # real Redis for the KV tests
   chromium                     # the browser runtime test (driven by playwright-core)
+  openssl                      # a self-signed certificate for the https transport test
 )
 missing=()
 for p in "${apt_packages[@]}"; do

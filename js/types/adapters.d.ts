@@ -29,6 +29,7 @@ export interface UpstashRestOptions {
   url: string;
   /** REST token; sent only in the Authorization header, never logged or put in errors. */
   token: string;
+  /** Send through this fetch instead of the runtime's transport (node:http on Node, the global fetch elsewhere). */
   fetch?: typeof fetch;
   /** Per attempt, including the body (default 5000). */
   timeoutMs?: number;
@@ -39,13 +40,17 @@ export interface UpstashRestOptions {
   random?: () => number;
   retryNonIdempotent?: boolean;
   readYourWrites?: boolean;
+  /** Send the commands issued in one microtask wave as one `POST /pipeline` (default true). */
+  autoPipeline?: boolean;
 }
 
-/** Upstash Redis / Vercel KV over their REST API, with fetch: works in every runtime. */
+/** Upstash Redis / Vercel KV over their REST API: node:http on Node, fetch elsewhere; works in every runtime. */
 export declare class UpstashRestStore implements RedisCommandStore {
   constructor(options: UpstashRestOptions);
   /** From UPSTASH_REDIS_REST_URL/_TOKEN or KV_REST_API_URL/_TOKEN. */
   static fromEnv(env?: Record<string, string | undefined>, options?: Omit<UpstashRestOptions, 'url' | 'token'>): UpstashRestStore;
+  /** How requests go out: node:http(s) with keep-alive (Node's default) or fetch. */
+  readonly transport: 'node:http' | 'fetch';
   command(args: string[], signal?: AbortSignal): Promise<KvReply>;
 }
 
