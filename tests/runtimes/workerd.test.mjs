@@ -58,6 +58,9 @@ before(async () => {
   // If the import had been inlined or dropped, workerd would have to compile wasm from bytes,
   // which it forbids during a request.
   assert.match(code, /from\s*"\.\/agent_tools\.wasm"/, 'the bundle must import the wasm module');
+  // The REST store's transport is fetch here: the node:http one must not even be in the bundle.
+  assert.doesNotMatch(code, /(?:from|import)\s*\(?\s*["']node:/, 'the bundle must not import node: modules');
+  assert.doesNotMatch(code, /name: "node:http"/, 'the node transport must not be in the bundle');
   mf = new Miniflare({
     host: '127.0.0.1',
     port: 0,
@@ -136,6 +139,7 @@ test('workerd: locks over Upstash REST with fetch, from inside the worker', asyn
   assert.equal(body.released, 10);
   assert.deepEqual(body.renewed, { fence: 1, aborted: false, held: true });
   assert.deepEqual(body.afterwards, []);
+  assert.equal(body.transport, 'fetch');
   t.diagnostic(`workerd: 200 concurrent acquires + 10 releases + a renewed hold over REST in ${ms(clientMs)} (client)`);
 });
 

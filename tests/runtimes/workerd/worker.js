@@ -53,6 +53,7 @@ export default {
           held: attempts.filter((r) => !r.success).length,
           inspected, listed, released, renewed,
           afterwards: await a.listKvLocks(),
+          transport: store.transport,
         });
       }
       if (url.pathname === '/task') {
