@@ -5,8 +5,10 @@
 // `{ status, text, header(lowerCaseName) }` once the whole body is read (as UTF-8, bad bytes →
 // U+FFFD), and rejects on a network error or when `signal` aborts.
 
-/** A transport over `fetchImpl`, called unbound (some runtimes reject a fetch with another `this`). */
+/** A transport over `fetchImpl`. */
 export function fetchTransport(fetchImpl) {
+  // Called as a plain function, never as a method of some object: runtimes reject a fetch invoked
+  // with `this` set to anything but the global scope.
   return {
     name: 'fetch',
     async post(url, headers, body, signal) {

@@ -175,8 +175,7 @@ export class UpstashRestStore {
     if (options.fetch !== undefined && typeof options.fetch !== 'function') {
       throw new AgentToolsError(ErrorCode.INVALID_ARGUMENT, 'UpstashRestStore: `fetch` must be a function');
     }
-    const fetchImpl = options.fetch;
-    this.#transport = fetchImpl ? fetchTransport((input, init) => fetchImpl(input, init)) : defaultTransport();
+    this.#transport = options.fetch ? fetchTransport(options.fetch) : defaultTransport();
     if (!this.#transport) {
       throw new AgentToolsError(ErrorCode.INVALID_ARGUMENT, 'UpstashRestStore: no `fetch` available; pass one as `fetch`');
     }
