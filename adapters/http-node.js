@@ -54,8 +54,9 @@ export function defaultTransport() {
           if (error) reject(error);
           else resolve(value);
         };
-        // Node sets Content-Length from the body given to end().
-        const request = client.request({ ...options, headers }, (response) => {
+        // Node sets Content-Length from the body given to end(). node:http does not decompress,
+        // so the body is asked for as it is (without the header any coding would be acceptable).
+        const request = client.request({ ...options, headers: { ...headers, 'Accept-Encoding': 'identity' } }, (response) => {
           response.setEncoding('utf8');
           let text = '';
           response.on('data', (chunk) => { text += chunk; });
