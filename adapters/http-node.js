@@ -28,10 +28,9 @@ export function defaultTransport() {
   const targetOf = (url) => {
     let target = targets.get(url);
     if (!target) {
-      const options = urlToHttpOptions(new URL(url));
-      const agent = agents[options.protocol];
-      if (!agent) throw new TypeError(`unsupported protocol ${options.protocol}`);
-      target = { client: options.protocol === 'https:' ? https : http, options: { ...options, method: 'POST', agent } };
+      const options = urlToHttpOptions(new URL(url)); // http: or https: (the store checks)
+      const client = options.protocol === 'https:' ? https : http;
+      target = { client, options: { ...options, method: 'POST', agent: agents[options.protocol] } };
       targets.set(url, target);
     }
     return target;

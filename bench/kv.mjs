@@ -32,8 +32,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lock } from '@upstash/lock';
@@ -43,8 +41,10 @@ import { KVLockManager } from '@growthub/agent-tools/kv';
 import { InMemoryKVStore, UpstashRestStore } from '@growthub/agent-tools/adapters';
 import { KV_SCRIPTS } from '#internal/generated/constants.js';
 import { meterCore } from './core-meter.mjs';
+import { collectGarbage } from './gc.mjs';
 
 const FIXTURE = fileURLToPath(new URL('../tests/fixtures/upstash-rest-server.mjs', import.meta.url));
+const GC_MODULE = fileURLToPath(new URL('./gc.mjs', import.meta.url));
 const TOKEN = `bench_${randomUUID()}`;
 const LEASE_MS = 10_000;
 const COMPARE_AND_DELETE = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end';
@@ -92,17 +92,11 @@ async function startRedisServer() {
   };
 }
 
-// A full garbage collection, on demand even without --expose-gc.
-const GC_SOURCE = `(globalThis.gc ?? (v8.setFlagsFromString('--expose-gc'), vm.runInNewContext('gc')))`;
-const collectGarbage = (globalThis.gc ?? (setFlagsFromString('--expose-gc'), runInNewContext('gc')));
-
 // The fixture in its own process; answers 'stats' on stdin with its request counters and CPU time,
 // and 'gc' with a full collection.
 const FIXTURE_CHILD = `
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { startUpstashRestServer } from ${JSON.stringify(FIXTURE)};
-const collectGarbage = ${GC_SOURCE};
+import { collectGarbage } from ${JSON.stringify(GC_MODULE)};
 const [redisUrl, token] = process.argv.slice(1);
 const server = await startUpstashRestServer({ redisUrl, token });
 process.stdout.write(JSON.stringify({ url: server.url }) + '\\n');
